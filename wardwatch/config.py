@@ -1,0 +1,296 @@
+"""Typed configuration, one class per subsystem, read from ``WARDWATCH_*`` environment variables.
+
+Each subsystem has its own prefix (``WARDWATCH_KAFKA_``, ``WARDWATCH_INFLUX_``, ...). Secrets are
+:class:`pydantic.SecretStr` and are never printed or logged. :func:`load_settings` turns a bad value
+into a :class:`~wardwatch.errors.ConfigurationError` that names the environment variable, what is
+wrong and what is allowed.
+
+>>> import os
+>>> os.environ["WARDWATCH_KAFKA_PARTITIONS"] = "12"
+>>> load_settings().kafka.partitions
+12
+>>> del os.environ["WARDWATCH_KAFKA_PARTITIONS"]
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import urlsplit
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from wardwatch.errors import ConfigurationError
+
+__all__ = [
+    "KafkaSettings",
+    "InfluxSettings",
+    "MqttSettings",
+    "LLMSettings",
+    "WardSettings",
+    "PseudonymSettings",
+    "StackSettings",
+    "Settings",
+    "load_settings",
+    "env_var",
+    "describe_settings",
+]
+
+_REPO_ROOT = Path(__file__).resolve().parent.parent
+_NAME = re.compile(r"^[A-Za-z0-9._-]{1,200}$")
+
+
+def _config(prefix: str) -> SettingsConfigDict:
+    return SettingsConfigDict(env_prefix=prefix, extra="ignore", validate_default=True)
+
+
+def _host_port(value: str, setting: str) -> tuple[str, int]:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"{value!r} is not host:port (port 1-65535) in {setting}")
+    return host, int(port)
+
+
+class KafkaSettings(BaseSettings):
+    """Kafka brokers and topics."""
+
+    model_config = _config("WARDWATCH_KAFKA_")
+
+    bootstrap_servers: str = Field("127.0.0.1:9092", description="Comma-separated host:port list of Kafka brokers.")
+    topic_prefix: str = Field("wardwatch", description="Prefix of every topic name (wardwatch.vitals.numerics, ...).")
+    partitions: int = Field(8, ge=1, le=4096, description="Partitions of each topic WardWatch creates (patients are spread over them by key).")
+    replication_factor: int = Field(1, ge=1, le=16, description="Replication factor of the topics WardWatch creates.")
+    app_id: str = Field("wardwatch", description="Faust application id: consumer group and prefix of its internal topics.")
+
+    @field_validator("bootstrap_servers")
+    @classmethod
+    def _check_servers(cls, value: str) -> str:
+        for item in value.split(","):
+            _host_port(item.strip(), "bootstrap_servers")
+        return value
+
+    @field_validator("topic_prefix", "app_id")
+    @classmethod
+    def _check_name(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError("use only letters, digits, '.', '_' and '-' (at most 200)")
+        return value
+
+    @property
+    def first_server(self) -> tuple[str, int]:
+        return _host_port(self.bootstrap_servers.split(",")[0].strip(), "bootstrap_servers")
+
+
+class InfluxSettings(BaseSettings):
+    """InfluxDB, through the v1 HTTP API (/write, /query) that 1.x, 2.x and 3.x all accept."""
+
+    model_config = _config("WARDWATCH_INFLUX_")
+
+    url: str = Field("http://127.0.0.1:8086", description="Base URL of the InfluxDB HTTP API.")
+    database: str = Field("wardwatch", description="Database (v1) or bucket mapped to it (2.x/3.x).")
+    username: str = Field("", description="User name; empty when authentication is off.")
+    password: SecretStr = Field(SecretStr(""), description="Password or token.")
+    batch_size: int = Field(5000, ge=1, le=100_000, description="Points per write request, at most.")
+    flush_interval_s: float = Field(1.0, gt=0, le=60, description="Longest a point waits in the sink before it is written.")
+    timeout_s: float = Field(10.0, gt=0, le=300, description="HTTP timeout of one request.")
+
+    @field_validator("url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError("must be an http:// or https:// URL such as http://127.0.0.1:8086")
+        try:
+            parts.port
+        except ValueError as exc:
+            raise ValueError(f"bad port in {value!r}") from exc
+        return value.rstrip("/")
+
+    @field_validator("database")
+    @classmethod
+    def _check_db(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError("use only letters, digits, '.', '_' and '-'")
+        return value
+
+    @property
+    def host_port(self) -> tuple[str, int]:
+        parts = urlsplit(self.url)
+        return parts.hostname or "127.0.0.1", parts.port or (443 if parts.scheme == "https" else 8086)
+
+
+class MqttSettings(BaseSettings):
+    """The MQTT broker wearables publish to."""
+
+    model_config = _config("WARDWATCH_MQTT_")
+
+    host: str = Field("127.0.0.1", description="Broker host.")
+    port: int = Field(1883, ge=1, le=65535, description="Broker port.")
+    username: str = Field("", description="User name; empty for anonymous.")
+    password: SecretStr = Field(SecretStr(""), description="Password.")
+    topic_root: str = Field("wardwatch", description="Root of the MQTT topics WardWatch subscribes to.")
+
+
+class LLMSettings(BaseSettings):
+    """The language model that words alarm notes (the summarizer)."""
+
+    model_config = _config("WARDWATCH_LLM_")
+
+    backend: Literal["template", "transformers", "openai"] = Field("template", description="template, transformers (local model) or openai (OpenAI-compatible endpoint).")
+    model_path: str = Field("", description="Local model: GGUF file or transformers directory; empty = the packaged Gemma 3 270M.")
+    endpoint_url: str = Field("", description="OpenAI-compatible base URL (vLLM, TGI, Ollama) for backend=openai.")
+    api_key: SecretStr = Field(SecretStr(""), description="API key for the endpoint.")
+    timeout_s: float = Field(20.0, gt=0, le=600, description="Longest a note may take before the template note goes out.")
+
+
+class WardSettings(BaseSettings):
+    """The ward, and the simulated ward of the demo."""
+
+    model_config = _config("WARDWATCH_WARD_")
+
+    name: str = Field("ward-a", description="Ward identifier written on every record.")
+    patients: int = Field(8, ge=1, le=10_000, description="Number of simulated patients.")
+    seed: int = Field(42, ge=0, description="Simulator seed: same seed, same ward.")
+    speed: float = Field(1.0, gt=0, le=10_000, description="Simulated seconds per wall-clock second (1 = real time).")
+    interval_s: float = Field(1.0, gt=0, le=3600, description="Simulated seconds between two numeric samples of a patient.")
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str) -> str:
+        if not _NAME.match(value):
+            raise ValueError("use only letters, digits, '.', '_' and '-'")
+        return value
+
+
+class PseudonymSettings(BaseSettings):
+    """The key of the HMAC that turns patient identifiers into pseudonymous references."""
+
+    model_config = _config("WARDWATCH_PSEUDONYM_")
+
+    secret: SecretStr = Field(SecretStr(""), description="HMAC key, at least 16 characters; keep it secret and stable.")
+
+    def require_secret(self) -> bytes:
+        """Return the key, or raise :class:`ConfigurationError` saying how to set one."""
+        value = self.secret.get_secret_value()
+        if len(value) < 16:
+            raise ConfigurationError(
+                "WARDWATCH_PSEUDONYM_SECRET",
+                "not set or shorter than 16 characters" if value else "not set",
+                "set it to a long random string and keep it stable, e.g. "
+                "export WARDWATCH_PSEUDONYM_SECRET=$(python3 -c 'import secrets; print(secrets.token_hex(32))')",
+            )
+        return value.encode()
+
+
+class StackSettings(BaseSettings):
+    """The local development stack started by ``wardwatch stack up``.
+
+    Ports come from the other subsystems: Kafka from ``WARDWATCH_KAFKA_BOOTSTRAP_SERVERS``,
+    InfluxDB from ``WARDWATCH_INFLUX_URL``, Mosquitto from ``WARDWATCH_MQTT_PORT``.
+    """
+
+    model_config = _config("WARDWATCH_STACK_")
+
+    home: Path = Field(_REPO_ROOT / "deploy" / "local", description="Folder with the stack's templates and Kafka pom.")
+    state_dir: Path = Field(_REPO_ROOT / ".stack", description="Where jars, data, logs and pid files go (ignored by git).")
+    kafka_version: str = Field("3.9.1", description="Apache Kafka version resolved from Maven Central.")
+    kafka_controller_port: int = Field(9093, ge=1, le=65535, description="KRaft controller port (loopback).")
+    kafka_heap: str = Field("768m", description="Kafka JVM heap (-Xmx).")
+    start_timeout_s: float = Field(90.0, gt=0, le=1800, description="Longest to wait for a service to answer.")
+
+    @field_validator("kafka_version")
+    @classmethod
+    def _check_version(cls, value: str) -> str:
+        if not re.fullmatch(r"\d+\.\d+\.\d+", value):
+            raise ValueError("must look like 3.9.1")
+        return value
+
+    @field_validator("kafka_heap")
+    @classmethod
+    def _check_heap(cls, value: str) -> str:
+        if not re.fullmatch(r"\d+[kmgKMG]", value):
+            raise ValueError("must look like 512m or 1g")
+        return value
+
+
+_SECTIONS: dict[str, type[BaseSettings]] = {
+    "kafka": KafkaSettings,
+    "influx": InfluxSettings,
+    "mqtt": MqttSettings,
+    "llm": LLMSettings,
+    "ward": WardSettings,
+    "pseudonym": PseudonymSettings,
+    "stack": StackSettings,
+}
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Every subsystem's settings together."""
+
+    kafka: KafkaSettings
+    influx: InfluxSettings
+    mqtt: MqttSettings
+    llm: LLMSettings
+    ward: WardSettings
+    pseudonym: PseudonymSettings
+    stack: StackSettings
+
+
+def env_var(section: str, field: str) -> str:
+    """Environment variable of a setting: ``env_var("kafka", "partitions")`` → ``WARDWATCH_KAFKA_PARTITIONS``."""
+    prefix = _SECTIONS[section].model_config.get("env_prefix", "")
+    return f"{prefix}{field}".upper()
+
+
+def _load(section: str, overrides: dict[str, Any] | None = None) -> BaseSettings:
+    cls = _SECTIONS[section]
+    try:
+        return cls(**(overrides or {}))
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = str(err["loc"][0]) if err["loc"] else "?"
+        allowed = _allowed(cls, field)
+        raise ConfigurationError(
+            env_var(section, field),
+            f"{err['msg']} (got {err.get('input')!r})",
+            allowed,
+        ) from exc
+
+
+def _allowed(cls: type[BaseSettings], field: str) -> str:
+    info = cls.model_fields.get(field)
+    if info is None:
+        return ""
+    text = info.description or ""
+    default = info.default
+    if isinstance(default, SecretStr):
+        return text
+    return f"{text} Default: {default}".strip()
+
+
+def load_settings(**overrides: dict[str, Any]) -> Settings:
+    """Read every subsystem's settings from the environment.
+
+    ``overrides`` maps a section name to field values that win over the environment, e.g.
+    ``load_settings(ward={"patients": 3})``. Raises :class:`ConfigurationError` on the first bad value.
+    """
+    return Settings(**{name: _load(name, overrides.get(name)) for name in _SECTIONS})  # type: ignore[arg-type]
+
+
+def describe_settings(settings: Settings) -> list[tuple[str, str, str]]:
+    """Rows of (environment variable, effective value, description), secrets masked."""
+    rows: list[tuple[str, str, str]] = []
+    for section in _SECTIONS:
+        model = getattr(settings, section)
+        for field, info in type(model).model_fields.items():
+            value = getattr(model, field)
+            if isinstance(value, SecretStr):
+                shown = "********" if value.get_secret_value() else "(unset)"
+            else:
+                shown = str(value)
+            rows.append((env_var(section, field), shown, info.description or ""))
+    return rows
