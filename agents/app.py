@@ -112,7 +112,6 @@ def create_app(settings: Settings) -> faust.App:
         store="memory://",
         topic_partitions=kafka.partitions,
         topic_replication_factor=kafka.replication_factor,
-        topic_allow_declare=False,  # topics are created once, by `wardwatch topics create`
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
         web_enabled=False,

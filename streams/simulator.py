@@ -119,7 +119,8 @@ class WardSimulator:
         shape = self._state.shape
         drift = self._rng.normal(0.0, 1.0, size=shape) * self._drift_h * np.sqrt(dt / 3600.0)
         bound = _DRIFT_BOUND_SD * self._sd
-        self._setpoint = np.clip(self._setpoint + drift, self._baseline - bound, self._baseline + bound)
+        setpoint = np.clip(self._setpoint + drift, self._baseline - bound, self._baseline + bound)
+        self._setpoint = np.clip(setpoint, self._lo, self._hi)  # a stable ward: set points stay in range
         decay = np.exp(-dt / self._tau)
         shock = self._rng.normal(0.0, 1.0, size=shape) * self._noise * np.sqrt(1.0 - decay**2)
         self._state = self._setpoint + (self._state - self._setpoint) * decay + shock

@@ -1,0 +1,131 @@
+"""Integration tests run against the real local stack started by `wardwatch stack up`.
+
+If a service does not answer, every integration test fails and says which one: nothing skips.
+Each test gets its own uuid-named topics, consumer group and InfluxDB database.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from wardwatch.agents.influx import InfluxWriter
+from wardwatch.config import Settings, load_settings
+from wardwatch.stack import stack_status
+from wardwatch.streams.topics import ensure_topics, topic_names
+
+from ..conftest import TEST_SECRET
+
+pytestmark = pytest.mark.integration
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    here = Path(__file__).parent
+    for item in items:
+        if here in Path(str(item.fspath)).parents:
+            item.add_marker(pytest.mark.integration)
+
+
+@pytest.fixture(scope="session")
+def stack() -> Settings:
+    settings = load_settings()
+    down = [s for s in stack_status(settings) if not s.answering]
+    if down:
+        pytest.fail(
+            "the local stack is not running: "
+            + ", ".join(f"{s.name} at {s.address} does not answer" for s in down)
+            + " — start it with `wardwatch stack up` (the README's test command does)",
+            pytrace=False,
+        )
+    return settings
+
+
+@dataclass
+class Isolated:
+    """One test's own topics, consumer group and database, as settings and as environment."""
+
+    settings: Settings
+    env: dict[str, str]
+    topics: dict[str, str]
+    influx: InfluxWriter
+
+
+@pytest.fixture
+def isolated(stack: Settings) -> Iterator[Isolated]:
+    tag = uuid.uuid4().hex[:12]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("WARDWATCH_")}
+    env.update({
+        "WARDWATCH_KAFKA_TOPIC_PREFIX": f"test-{tag}",
+        "WARDWATCH_KAFKA_APP_ID": f"test-{tag}",
+        "WARDWATCH_KAFKA_PARTITIONS": "4",
+        "WARDWATCH_INFLUX_DATABASE": f"test_{tag}",
+        "WARDWATCH_INFLUX_FLUSH_INTERVAL_S": "0.2",
+        "WARDWATCH_PSEUDONYM_SECRET": TEST_SECRET,
+        "WARDWATCH_WARD_NAME": f"ward-{tag}",
+        "WARDWATCH_STACK_STATE_DIR": str(stack.stack.state_dir),
+    })
+    saved = {k: os.environ.get(k) for k in env if k.startswith("WARDWATCH_")}
+    os.environ.update({k: v for k, v in env.items() if k.startswith("WARDWATCH_")})
+    try:
+        settings = load_settings()
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+    ensure_topics(settings.kafka)
+    writer = InfluxWriter(settings.influx)
+    yield Isolated(settings, env, topic_names(settings.kafka.topic_prefix), writer)
+    writer.drop_database()
+    writer.close()
+
+
+class WorkerProcess:
+    """`wardwatch worker` as a real subprocess, its output in a log file."""
+
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.log = log
+        with open(log, "wb") as out:
+            self.proc = subprocess.Popen([sys.executable, "-m", "wardwatch", "worker"], env=env, stdout=out, stderr=subprocess.STDOUT)
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def output(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def stop(self) -> None:
+        if self.alive():
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture
+def worker(isolated: Isolated, tmp_path: Path) -> Iterator[WorkerProcess]:
+    proc = WorkerProcess(isolated.env, tmp_path / "worker.log")
+    yield proc
+    proc.stop()
+
+
+def wait_for(predicate, timeout: float = 60.0, interval: float = 0.3, what: str = "condition"):  # type: ignore[no-untyped-def]
+    """Poll ``predicate`` until it returns something truthy; fail with ``what`` after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = predicate()
+        if result:
+            return result
+        time.sleep(interval)
+    pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
