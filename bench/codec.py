@@ -149,7 +149,7 @@ def run_cases(kind: str, record: NumericObservation | WaveformChunk, faust_cls: 
     cases: list[tuple[str, Any, Callable[[Any], bytes], Callable[[bytes], Any], str]] = [
         ("faust.Record JSON", faust_cls(**plain), lambda r: r.dumps(), faust_cls.loads, "no"),
         ("pydantic v2 JSON", pyd_cls(**plain), lambda m: m.model_dump_json().encode(), pyd_cls.model_validate_json,
-         "partly (types, patterns)"),
+         "partly (types, patterns, bounds)"),
         ("orjson dict", plain, orjson.dumps, orjson.loads, "no"),
         ("msgspec JSON (struct)", record, to_json, lambda b: from_json(b, rtype), "yes (full)"),
         ("msgspec MessagePack (struct)", record, encode, lambda b: decode(b, rtype), "yes (full)"),
