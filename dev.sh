@@ -34,8 +34,12 @@ ensure_python_env() {
   if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then return 0; fi
   log "installing Python packages into .venv"
   [ -x .venv/bin/python ] || "$python" -m venv .venv
-  .venv/bin/python -m pip install -q --upgrade "pip==26.3" "setuptools==80.9.0" "wheel==0.48.0"
-  .venv/bin/python -m pip install -q -c requirements.lock -e ".[dev]"
+  if ! { .venv/bin/python -m pip install --upgrade "pip==26.3" "setuptools==80.9.0" "wheel==0.48.0" &&
+         .venv/bin/python -m pip install -c requirements.lock -e ".[dev]"; } >.venv/install.log 2>&1; then
+    tail -n 40 .venv/install.log >&2
+    log "installing Python packages failed; full log in .venv/install.log"
+    exit 1
+  fi
   echo "$want" > "$stamp"
 }
 
