@@ -17,7 +17,8 @@ from aiokafka.errors import KafkaError
 from wardwatch.config import KafkaSettings, WardSettings
 from wardwatch.errors import ServiceUnavailableError
 from wardwatch.streams.codec import CONTENT_TYPE, encode
-from wardwatch.streams.records import NumericObservation
+from wardwatch.streams.deadletter import DeadLetter, dead_letter_headers
+from wardwatch.streams.records import ChartedEvent, NumericObservation, Record, WaveformChunk
 from wardwatch.streams.simulator import WardSimulator
 from wardwatch.streams.topics import topic_name
 
@@ -29,16 +30,28 @@ _HEADERS = [("content-type", CONTENT_TYPE.encode())]
 
 
 class RecordProducer:
-    """An async Kafka producer of canonical records (use as ``async with``)."""
+    """An async Kafka producer of canonical records (use as ``async with``).
+
+    It is the :class:`~wardwatch.streams.adapters.ingest.RecordSink` of live adapters: each record
+    goes to its type's topic, keyed by its patient reference; rejected messages go to the
+    dead-letter topic unchanged, with the reason in headers.
+    """
 
     def __init__(self, settings: KafkaSettings) -> None:
         self._settings = settings
+        self._topics = {
+            NumericObservation: topic_name(settings.topic_prefix, "numerics"),
+            WaveformChunk: topic_name(settings.topic_prefix, "waveforms"),
+            ChartedEvent: topic_name(settings.topic_prefix, "events"),
+        }
+        self._dlq = topic_name(settings.topic_prefix, "dlq")
         self._producer = AIOKafkaProducer(
             bootstrap_servers=settings.bootstrap_servers,
             client_id=f"{settings.app_id}-producer",
             acks="all",
             linger_ms=5,
             enable_idempotence=True,
+            max_request_size=4 * 1024 * 1024,
         )
 
     async def __aenter__(self) -> "RecordProducer":
@@ -54,15 +67,26 @@ class RecordProducer:
     async def __aexit__(self, *exc: object) -> None:
         await self._producer.stop()
 
-    async def send_numerics(self, topic: str, records: Iterable[NumericObservation]) -> int:
-        """Send ``records`` to ``topic`` and wait until Kafka has them all; return how many."""
-        futures = [
-            await self._producer.send(topic, value=encode(r), key=r.patient_ref.encode(), headers=_HEADERS)
-            for r in records
-        ]
+    async def send_records(self, records: Iterable[Record], topic: str | None = None) -> int:
+        """Send ``records`` (to their type's topic unless ``topic`` is given) and wait until Kafka
+        has them all; return how many."""
+        futures = []
+        for r in records:
+            target = topic or self._topics.get(type(r))
+            if target is None:
+                raise TypeError(f"no input topic for {type(r).__name__} records")
+            futures.append(await self._producer.send(target, value=encode(r), key=r.patient_ref.encode(), headers=_HEADERS))
         if futures:
             await asyncio.gather(*futures)
         return len(futures)
+
+    async def send_numerics(self, topic: str, records: Iterable[NumericObservation]) -> int:
+        return await self.send_records(records, topic)
+
+    async def dead_letter(self, payload: bytes, key: bytes | None, letter: DeadLetter) -> None:
+        """Send a rejected native message, unchanged, to the dead-letter topic with its reason."""
+        fut = await self._producer.send(self._dlq, value=payload, key=key, headers=dead_letter_headers(letter))
+        await fut
 
 
 async def run_simulation(
