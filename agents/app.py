@@ -1,110 +1,56 @@
 """The Faust application and its agents.
 
-Agents are thin: they move records between topics and call pure code. The walking skeleton has
-one agent, ``influx-numerics``: it reads numeric observations, writes them to InfluxDB in batches
-(size ``WARDWATCH_INFLUX_BATCH_SIZE``, at most ``WARDWATCH_INFLUX_FLUSH_INTERVAL_S`` old) and sends
-every record it cannot accept to the dead-letter topic with the reason and the original bytes.
+Agents are thin: they move records between topics and call pure code.
 
-While InfluxDB does not answer, the agent retries the same batch with exponential backoff (0.5 s
-doubling to 30 s) and reads no further: Kafka holds the backlog, nothing is dropped, and the
-partition's offset is not committed past what was written. A record InfluxDB refuses (HTTP 4xx,
-e.g. a field-type conflict) is retried alone and, if refused again, dead-lettered with
-InfluxDB's reason.
+=================== ============================================== ==================================
+agent               reads                                          writes
+=================== ============================================== ==================================
+``influx-numerics`` ``vitals.numerics``                            InfluxDB ``vitals``; bad → ``dlq``
+``score``           ``vitals.numerics`` + ``vitals.events``        ``features`` (NEWS2); bad events → ``dlq``
+``influx-features`` ``features``                                   InfluxDB ``features``
+=================== ============================================== ==================================
+
+The score agent keeps each patient's state (:class:`~wardwatch.models.scoring.PatientScorer`) in
+the Faust table ``patient-scoring``, backed by a changelog topic: a worker that dies is replaced
+without losing it, and records processed again after a restart change nothing.
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
-from collections.abc import Sequence
-from typing import Any
 
 import faust
-import requests
-from faust.types import EventT
-from influxdb.exceptions import InfluxDBClientError, InfluxDBServerError
+import msgspec
 
-from wardwatch.agents.influx import InfluxWriter, to_point
+from wardwatch.agents.influx import InfluxWriter, features_to_point, to_point
+from wardwatch.agents.sinks import SINK_STAGE, dead_letter_event, store_batch
 from wardwatch.config import Settings
 from wardwatch.errors import SchemaValidationError
-from wardwatch.streams.codec import decode
-from wardwatch.streams.deadletter import DeadLetter, dead_letter_headers
-from wardwatch.streams.records import NumericObservation
+from wardwatch.models.scoring import PatientScorer, ScoringConfig
+from wardwatch.streams.codec import CONTENT_TYPE, decode, encode
+from wardwatch.streams.records import ChartedEvent, Features, NumericObservation
 from wardwatch.streams.topics import topic_names
 
-__all__ = ["create_app", "SINK_STAGE"]
+__all__ = ["create_app", "SINK_STAGE", "SCORE_STAGE", "scoring_config"]
 
 logger = logging.getLogger(__name__)
 
-#: The stage name written in the dead-letter headers of records the InfluxDB sink rejects.
-SINK_STAGE = "influx-sink"
+#: The stage name written in the dead-letter headers of charted events the score agent rejects.
+SCORE_STAGE = "score"
+_HEADERS = [("content-type", CONTENT_TYPE.encode())]
 
-_RETRYABLE = (requests.ConnectionError, requests.Timeout, InfluxDBServerError, OSError)
 
-
-async def _dead_letter(dlq: faust.TopicT, event: EventT, field: str, reason: str) -> None:
-    message = event.message
-    letter = DeadLetter(
-        field=field,
-        reason=reason,
-        stage=SINK_STAGE,
-        source_topic=message.topic,
-        source_partition=message.partition,
-        source_offset=message.offset,
+def scoring_config(settings: Settings) -> ScoringConfig:
+    s = settings.score
+    return ScoringConfig(
+        window_s=s.window_s,
+        window_s_by_signal={"MDC_PRESS_BLD_NONINV_SYS": s.nibp_window_s, "MDC_TEMP_BODY": s.temp_window_s},
+        emit_every_s=s.emit_every_s,
     )
-    fut = await dlq.send(key=message.key, value=message.value, headers=dead_letter_headers(letter))
-    await fut  # delivered before the offset moves on
-    logger.warning(
-        "dead-lettered %s[%d]@%d: %s: %s", message.topic, message.partition, message.offset, field, reason
-    )
-
-
-async def _write(writer: InfluxWriter, points: Sequence[dict[str, Any]]) -> None:
-    delay = 0.5
-    while True:
-        try:
-            await asyncio.to_thread(writer.write_points, points)
-            return
-        except _RETRYABLE as exc:
-            logger.warning("InfluxDB write of %d points failed (%s); retrying in %.1f s", len(points), type(exc).__name__, delay)
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 30.0)
-
-
-async def store_batch(
-    writer: InfluxWriter, dlq: faust.TopicT, events: Sequence[EventT]
-) -> tuple[int, int]:
-    """Decode, write and dead-letter one batch of events; return (written, rejected)."""
-    accepted: list[tuple[EventT, dict[str, Any]]] = []
-    rejected = 0
-    for event in events:
-        try:
-            record = decode(event.message.value, NumericObservation)
-        except SchemaValidationError as exc:
-            await _dead_letter(dlq, event, exc.field, exc.reason)
-            rejected += 1
-            continue
-        accepted.append((event, to_point(record)))
-    if not accepted:
-        return 0, rejected
-    try:
-        await _write(writer, [p for _, p in accepted])
-        return len(accepted), rejected
-    except InfluxDBClientError:
-        pass  # a 4xx for the batch: find the records InfluxDB refuses, one at a time
-    written = 0
-    for event, point in accepted:
-        try:
-            await _write(writer, [point])
-            written += 1
-        except InfluxDBClientError as exc:
-            await _dead_letter(dlq, event, "$", f"InfluxDB refused the point: {str(exc.content)[:500]}")
-            rejected += 1
-    return written, rejected
 
 
 def create_app(settings: Settings) -> faust.App:
-    """Build the Faust app with its topics and agents from ``settings``."""
+    """Build the Faust app with its topics, tables and agents from ``settings``."""
     kafka = settings.kafka
     app = faust.App(
         kafka.app_id,
@@ -114,17 +60,55 @@ def create_app(settings: Settings) -> faust.App:
         topic_replication_factor=kafka.replication_factor,
         consumer_auto_offset_reset="earliest",
         producer_acks=-1,
+        # a dead worker's patients move to a live one after this, not after Kafka's 45-60 s default
+        broker_session_timeout=kafka.session_timeout_s,
+        broker_heartbeat_interval=max(1.0, kafka.session_timeout_s / 4),
         web_enabled=False,
     )
     names = topic_names(kafka.topic_prefix)
-    numerics = app.topic(names["numerics"], key_serializer="raw", value_serializer="raw", partitions=kafka.partitions)
-    dlq = app.topic(names["dlq"], key_serializer="raw", value_serializer="raw", partitions=kafka.partitions)
+    raw = {"key_serializer": "raw", "value_serializer": "raw", "partitions": kafka.partitions}
+    numerics = app.topic(names["numerics"], **raw)
+    scoring_input = app.topic(names["numerics"], names["events"], **raw)
+    features = app.topic(names["features"], **raw)
+    dlq = app.topic(names["dlq"], **raw)
     writer = InfluxWriter(settings.influx)
+    cfg = scoring_config(settings)
+    # bytes keys and values: Faust stores them raw; the value is the scorer's state as MessagePack
+    table = app.Table("patient-scoring", default=None, key_type=bytes, value_type=bytes, partitions=kafka.partitions)
+    batch, within = settings.influx.batch_size, settings.influx.flush_interval_s
 
     @app.agent(numerics, name="influx-numerics")
     async def influx_numerics(stream: faust.StreamT[bytes]) -> None:
-        async for events in stream.take_events(settings.influx.batch_size, within=settings.influx.flush_interval_s):
-            written, rejected = await store_batch(writer, dlq, events)
-            logger.debug("batch: %d written, %d dead-lettered", written, rejected)
+        async for events in stream.take_events(batch, within=within):
+            await store_batch(writer, dlq, events, NumericObservation, to_point)
+
+    @app.agent(features, name="influx-features")
+    async def influx_features(stream: faust.StreamT[bytes]) -> None:
+        async for events in stream.take_events(batch, within=within):
+            await store_batch(writer, dlq, events, Features, features_to_point)
+
+    @app.agent(scoring_input, name="score")
+    async def score(stream: faust.StreamT[bytes]) -> None:
+        async for event in stream.events():
+            message = event.message
+            try:
+                record = decode(message.value, NumericObservation | ChartedEvent)
+            except SchemaValidationError as exc:
+                if message.topic == names["events"]:  # invalid numerics are dead-lettered by influx-numerics
+                    await dead_letter_event(dlq, event, exc.field, exc.reason, SCORE_STAGE)
+                continue
+            key = record.patient_ref.encode()
+            state = table.get(key)
+            scorer = (
+                PatientScorer.from_state(record.patient_ref, msgspec.msgpack.decode(state), cfg)
+                if state is not None
+                else PatientScorer(record.patient_ref, record.ward, record.bed, cfg)
+            )
+            if not scorer.accepts(record):
+                continue
+            out = scorer.observe(record)
+            table[key] = msgspec.msgpack.encode(scorer.to_state())
+            for feature in out:
+                await features.send(key=key, value=encode(feature), headers=_HEADERS)
 
     return app

@@ -14,6 +14,17 @@ device     field   device id (string)
 quality    field   comma-separated quality flags (string), only when there are some
 time               the observation's timestamp, nanosecond precision
 ========== ======= ==================================================================
+
+Derived values (measurement ``features``), one point per Features record:
+
+========== ======= ==================================================================
+ward, bed  tag     as above
+patient    tag     pseudonymous patient reference
+source     tag     what computed them: ``news2``, ``trends``, ``ecg``, ...
+<name>     field   one float per value, e.g. ``news2.total``, ``news2.spo2``, ``input.spo2_pct``
+flags      field   comma-separated flags (string), e.g. ``partial``, only when there are some
+time               the evaluation's timestamp, nanosecond precision
+========== ======= ==================================================================
 """
 
 from __future__ import annotations
@@ -27,13 +38,14 @@ from influxdb import InfluxDBClient
 from influxdb.exceptions import InfluxDBClientError
 
 from wardwatch.config import InfluxSettings
-from wardwatch.streams.records import NumericObservation
+from wardwatch.streams.records import Features, NumericObservation
 
-__all__ = ["VITALS_MEASUREMENT", "to_point", "InfluxWriter"]
+__all__ = ["VITALS_MEASUREMENT", "FEATURES_MEASUREMENT", "to_point", "features_to_point", "InfluxWriter"]
 
 logger = logging.getLogger(__name__)
 
 VITALS_MEASUREMENT = "vitals"
+FEATURES_MEASUREMENT = "features"
 
 
 def to_point(record: NumericObservation) -> dict[str, Any]:
@@ -44,6 +56,21 @@ def to_point(record: NumericObservation) -> dict[str, Any]:
     return {
         "measurement": VITALS_MEASUREMENT,
         "tags": {"ward": record.ward, "bed": record.bed, "patient": record.patient_ref, "signal": record.signal},
+        "fields": fields,
+        "time": record.timestamp_ns,
+    }
+
+
+def features_to_point(record: Features) -> dict[str, Any]:
+    """The InfluxDB point of one Features record (NaN values are left out: InfluxDB has no NaN)."""
+    fields: dict[str, Any] = {k: float(v) for k, v in record.values.items() if v == v}
+    if record.flags:
+        fields["flags"] = ",".join(record.flags)
+    if not fields:
+        fields["flags"] = "empty"
+    return {
+        "measurement": FEATURES_MEASUREMENT,
+        "tags": {"ward": record.ward, "bed": record.bed, "patient": record.patient_ref, "source": record.source},
         "fields": fields,
         "time": record.timestamp_ns,
     }

@@ -1,7 +1,8 @@
 """A one-line-per-patient view of the ward, read back from InfluxDB.
 
->>> format_line("01", "p-0123456789abcdef0123", {"MDC_ECG_HEART_RATE": 72.0}, 3.2)
-'bed 01  p-0123456789abcdef0123  HR 72 /min  SpO2 -- %  RR -- /min  BP --/-- mm[Hg]  T -- Cel  (3 s ago)'
+>>> format_line("01", "p-0123456789abcdef0123", {"MDC_ECG_HEART_RATE": 72.0, "news2.total": 3.0,
+...     "news2.band_level": 1.0, "news2.missing": 0.0}, 3.2)
+'bed 01  p-0123456789abcdef0123  NEWS2 3 low-medium  HR 72 /min  SpO2 -- %  RR -- /min  BP --/-- mm[Hg]  T -- Cel  (3 s ago)'
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from wardwatch.agents.influx import VITALS_MEASUREMENT, InfluxWriter
+from wardwatch.agents.influx import FEATURES_MEASUREMENT, VITALS_MEASUREMENT, InfluxWriter
 from wardwatch.config import Settings
 
 __all__ = ["latest_vitals", "format_line", "ward_status"]
@@ -29,6 +30,19 @@ def latest_vitals(writer: InfluxWriter, ward: str, window: str = "10m") -> dict[
         entry = out.setdefault((row["bed"], row["patient"]), {"_time": 0})
         entry[row["signal"]] = row["value"]
         entry["_time"] = max(entry["_time"], int(row["time"]))
+    try:
+        scores = writer.query(
+            f'SELECT last("news2.total") AS "news2.total", last("news2.band_level") AS "news2.band_level", '
+            f'last("news2.missing") AS "news2.missing" FROM "{FEATURES_MEASUREMENT}" '
+            f'WHERE "ward" = $ward AND "source" = \'news2\' AND time > now() - {window} GROUP BY "bed", "patient"',
+            bind_params={"ward": ward},
+        )
+    except Exception:  # no features yet (the measurement does not exist before the first score)
+        scores = []
+    for row in scores:
+        entry = out.get((row["bed"], row["patient"]))
+        if entry is not None:
+            entry.update({k: row[k] for k in ("news2.total", "news2.band_level", "news2.missing")})
     return dict(sorted(out.items()))
 
 
@@ -37,10 +51,23 @@ def _fmt(values: dict[str, Any], code: str, decimals: int = 0) -> str:
     return "--" if value is None else f"{value:.{decimals}f}"
 
 
+_BANDS = ("low", "low-medium", "medium", "HIGH")
+
+
+def _news2(values: dict[str, Any]) -> str:
+    total = values.get("news2.total")
+    if total is None:
+        return "NEWS2 --"
+    band = _BANDS[int(values.get("news2.band_level") or 0)]
+    partial = " (partial)" if values.get("news2.missing") else ""
+    return f"NEWS2 {total:.0f} {band}{partial}"
+
+
 def format_line(bed: str, patient: str, values: dict[str, Any], age_s: float) -> str:
-    """One patient's line: bed, pseudonymous reference, the six vital signs, age of the newest value."""
+    """One patient's line: bed, pseudonymous reference, NEWS2 and its band (words, not only colour),
+    the six vital signs, age of the newest value."""
     return (
-        f"bed {bed}  {patient}  "
+        f"bed {bed}  {patient}  {_news2(values)}  "
         f"HR {_fmt(values, 'MDC_ECG_HEART_RATE')} /min  "
         f"SpO2 {_fmt(values, 'MDC_PULS_OXIM_SAT_O2')} %  "
         f"RR {_fmt(values, 'MDC_RESP_RATE')} /min  "

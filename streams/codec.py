@@ -70,7 +70,7 @@ def _error(exc: msgspec.ValidationError | msgspec.DecodeError, fmt: str) -> Sche
     if path and path.endswith(".patient_ref") and "matching regex" in reason:
         reason = "must be a pseudonymous reference (p- and 20 hex digits from pseudonymize()), never a name or record number"
     if path == "$.type" or reason.startswith("Object missing required field `type`"):
-        reason = f"{reason} (type must be one of numeric, waveform, event, alert, note)"
+        reason = f"{reason} (type must be one of numeric, waveform, event, alert, note, features)"
     return SchemaValidationError(path or "$", reason)
 
 

@@ -109,6 +109,7 @@ async def run_simulation(
     wall0 = time.monotonic()
     async with RecordProducer(kafka) as producer:
         logger.info("simulating %d patients on ward %s at %gx real time", ward.patients, ward.name, ward.speed)
+        sent += await producer.send_records(sim.admission_events())
         step = 0
         while not stop.is_set():
             if duration_s is not None and step * ward.interval_s >= duration_s:

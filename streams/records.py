@@ -36,6 +36,7 @@ __all__ = [
     "Evidence",
     "Alert",
     "AlertNote",
+    "Features",
     "Record",
     "alert_id",
     "MIN_TIMESTAMP_NS",
@@ -51,7 +52,8 @@ PatientRef = Annotated[str, msgspec.Meta(pattern=r"^p-[0-9a-f]{20}$")]
 TimestampNs = int
 
 #: Quality flags a device or an agent may set on a value.
-QualityFlag = Literal["artifact", "questionable", "calibrating", "probe_off", "lead_off", "low_perfusion", "motion", "manual"]
+#: ``battery_low``: the sending device's battery is below its low threshold (a technical-alarm cue).
+QualityFlag = Literal["artifact", "questionable", "calibrating", "probe_off", "lead_off", "low_perfusion", "motion", "manual", "battery_low"]
 
 
 def _check_time(field: str, value: int) -> None:
@@ -264,5 +266,26 @@ class AlertNote(_Base, tag="note", kw_only=True):
         _check_time("$.created_ns", self.created_ns)
 
 
+FeatureName = Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9_.]{1,64}$")]
+
+
+class Features(_Base, tag="features", kw_only=True):
+    """Values the pipeline derived for one patient at one time: a NEWS2 evaluation, a trend, a
+    heart rate and signal quality from a waveform. ``source`` names what computed them
+    (``news2``, ``trends``, ``ecg``, ...); ``values`` are floats named ``lower_snake.case``; NaN
+    means "cannot compute"; ``flags`` qualify the whole set (``partial``, ``motion``, ...)."""
+
+    patient_ref: PatientRef
+    ward: Ident
+    bed: Ident
+    timestamp_ns: TimestampNs
+    source: Ident
+    values: dict[FeatureName, float]
+    flags: tuple[Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9_]{1,32}$")], ...] = ()
+
+    def __post_init__(self) -> None:
+        _check_time("$.timestamp_ns", self.timestamp_ns)
+
+
 #: Any canonical record.
-Record = Union[NumericObservation, WaveformChunk, ChartedEvent, Alert, AlertNote]
+Record = Union[NumericObservation, WaveformChunk, ChartedEvent, Alert, AlertNote, Features]

@@ -25,10 +25,10 @@ from dataclasses import dataclass
 import numpy as np
 
 from wardwatch.streams.pseudonym import pseudonymize
-from wardwatch.streams.records import NumericObservation
+from wardwatch.streams.records import ChartedEvent, NumericObservation
 from wardwatch.streams.signals import SIGNALS
 
-__all__ = ["SimulatedPatient", "WardSimulator"]
+__all__ = ["SimulatedPatient", "WardSimulator", "VITAL_DYNAMICS", "ou_step"]
 
 # signal: (population mean, population sd of a patient's baseline, clip low, clip high,
 #          within-patient noise sd, OU time constant s, set-point drift sd per hour, decimals)
@@ -45,6 +45,20 @@ _NIBP = ("MDC_PRESS_BLD_NONINV_SYS", "MDC_PRESS_BLD_NONINV_DIA")
 _TEMP = ("MDC_TEMP_BODY",)
 # The set point may drift at most this many baseline-sds away from the baseline.
 _DRIFT_BOUND_SD = 1.5
+
+#: The table above, shared with the scenario simulator (:mod:`wardwatch.streams.scenarios`):
+#: signal → (population mean, baseline sd, clip low, clip high, noise sd, OU tau s, drift sd/h, decimals).
+VITAL_DYNAMICS = _VITALS
+
+
+def ou_step(state: np.ndarray, setpoint: np.ndarray, noise_sd: np.ndarray, tau_s: np.ndarray, dt_s: float,
+            z: np.ndarray) -> np.ndarray:
+    """One Ornstein-Uhlenbeck step of ``dt_s`` towards ``setpoint``; ``z`` holds standard normal draws.
+
+    The stationary standard deviation around the set point is ``noise_sd``.
+    """
+    decay = np.exp(-dt_s / tau_s)
+    return setpoint + (state - setpoint) * decay + z * noise_sd * np.sqrt(1.0 - decay**2)
 
 
 @dataclass(frozen=True)
@@ -109,6 +123,15 @@ class WardSimulator:
         self._setpoint = baseline.copy()
         self._state = baseline.copy()
 
+    def admission_events(self) -> list[ChartedEvent]:
+        """What a nurse charts on admission, at the start time: breathing air, alert (ACVPU A)."""
+        return [
+            ChartedEvent(patient_ref=p.patient_ref, ward=self.ward, bed=p.bed, source="sim-nurse",
+                         timestamp_ns=self._start_ns, event=event, value=value)
+            for p in self.patients
+            for event, value in (("supplemental_oxygen", "off"), ("consciousness", "A"))
+        ]
+
     @property
     def now_ns(self) -> int:
         """Simulated time of the next :meth:`step`."""
@@ -121,9 +144,8 @@ class WardSimulator:
         bound = _DRIFT_BOUND_SD * self._sd
         setpoint = np.clip(self._setpoint + drift, self._baseline - bound, self._baseline + bound)
         self._setpoint = np.clip(setpoint, self._lo, self._hi)  # a stable ward: set points stay in range
-        decay = np.exp(-dt / self._tau)
-        shock = self._rng.normal(0.0, 1.0, size=shape) * self._noise * np.sqrt(1.0 - decay**2)
-        self._state = self._setpoint + (self._state - self._setpoint) * decay + shock
+        z = self._rng.normal(0.0, 1.0, size=shape)
+        self._state = ou_step(self._state, self._setpoint, self._noise, self._tau, dt, z)
 
     def step(self) -> list[NumericObservation]:
         """Return the observations due at :attr:`now_ns`, then advance by ``interval_s``."""

@@ -31,6 +31,7 @@ __all__ = [
     "MqttSettings",
     "LLMSettings",
     "WardSettings",
+    "ScoreSettings",
     "PseudonymSettings",
     "StackSettings",
     "Settings",
@@ -64,6 +65,7 @@ class KafkaSettings(BaseSettings):
     partitions: int = Field(8, ge=1, le=4096, description="Partitions of each topic WardWatch creates (patients are spread over them by key).")
     replication_factor: int = Field(1, ge=1, le=16, description="Replication factor of the topics WardWatch creates.")
     app_id: str = Field("wardwatch", description="Faust application id: consumer group and prefix of its internal topics.")
+    session_timeout_s: float = Field(10.0, ge=6, le=300, description="A worker silent this long is taken as dead and its patients move to another worker.")
 
     @field_validator("bootstrap_servers")
     @classmethod
@@ -165,6 +167,17 @@ class WardSettings(BaseSettings):
         return value
 
 
+class ScoreSettings(BaseSettings):
+    """The score agent: NEWS2 windows and cadence."""
+
+    model_config = _config("WARDWATCH_SCORE_")
+
+    window_s: float = Field(300.0, gt=0, le=86_400, description="Median window of continuously measured vital signs, seconds.")
+    nibp_window_s: float = Field(3600.0, gt=0, le=86_400, description="Window of the cuff blood pressure (measured every 15-60 min), seconds.")
+    temp_window_s: float = Field(14_400.0, gt=0, le=86_400, description="Window of the body temperature (charted every few hours), seconds.")
+    emit_every_s: float = Field(30.0, gt=0, le=3600, description="How often (event time) a NEWS2 evaluation is emitted per patient, seconds.")
+
+
 class PseudonymSettings(BaseSettings):
     """The key of the HMAC that turns patient identifiers into pseudonymous references."""
 
@@ -222,6 +235,7 @@ _SECTIONS: dict[str, type[BaseSettings]] = {
     "mqtt": MqttSettings,
     "llm": LLMSettings,
     "ward": WardSettings,
+    "score": ScoreSettings,
     "pseudonym": PseudonymSettings,
     "stack": StackSettings,
 }
@@ -236,6 +250,7 @@ class Settings:
     mqtt: MqttSettings
     llm: LLMSettings
     ward: WardSettings
+    score: ScoreSettings
     pseudonym: PseudonymSettings
     stack: StackSettings
 

@@ -12,7 +12,7 @@ from .conftest import Isolated
 
 
 def test_demo_ward_flows_into_influx_and_prints_status(isolated: Isolated) -> None:
-    env = dict(isolated.env, WARDWATCH_WARD_PATIENTS="3")
+    env = dict(isolated.env, WARDWATCH_WARD_PATIENTS="3", WARDWATCH_SCORE_EMIT_EVERY_S="5")
     out = subprocess.run(
         [sys.executable, "-m", "wardwatch", "demo", "--no-stack", "--duration", "30", "--every", "5"],
         capture_output=True, text=True, timeout=180, env=env,
@@ -24,6 +24,8 @@ def test_demo_ward_flows_into_influx_and_prints_status(isolated: Isolated) -> No
     status_lines = [line for line in text.splitlines() if line.startswith("bed ")]
     assert {line.split()[1] for line in status_lines} == {"01", "02", "03"}
     assert all("HR " in line and "--" not in line.split("(")[0] for line in status_lines[-3:])
+    # the simulator charts air and ACVPU A on admission, so NEWS2 is complete, and a stable ward scores low
+    assert all(" NEWS2 " in line and "partial" not in line and " low" in line for line in status_lines[-3:])
 
     rows = isolated.influx.query('SELECT count("value") FROM "vitals" GROUP BY "patient", "signal"')
     seen: dict[str, set[str]] = defaultdict(set)
@@ -32,3 +34,6 @@ def test_demo_ward_flows_into_influx_and_prints_status(isolated: Isolated) -> No
         assert row["count"] >= 1
     assert len(seen) == 3
     assert all(signals == set(VITAL_SIGNS) for signals in seen.values())
+    news2 = isolated.influx.query('SELECT last("news2.total") AS total, last("news2.missing") AS missing FROM "features" '
+                                  'WHERE "source" = \'news2\' GROUP BY "patient"')
+    assert len(news2) == 3 and all(row["missing"] == 0 and 0 <= row["total"] <= 20 for row in news2)
