@@ -24,7 +24,7 @@ from wardwatch.errors import SchemaValidationError
 from wardwatch.streams.codec import decode
 from wardwatch.streams.deadletter import DeadLetter, dead_letter_headers
 
-__all__ = ["SINK_STAGE", "dead_letter_event", "write_points", "store_batch"]
+__all__ = ["SINK_STAGE", "dead_letter_event", "until_written", "write_points", "store_batch"]
 
 logger = logging.getLogger(__name__)
 
@@ -50,17 +50,23 @@ async def dead_letter_event(dlq: faust.TopicT, event: EventT, field: str, reason
     logger.warning("dead-lettered %s[%d]@%d: %s: %s", message.topic, message.partition, message.offset, field, reason)
 
 
-async def write_points(writer: InfluxWriter, points: Sequence[dict[str, Any]]) -> None:
-    """Write ``points``, retrying with backoff while InfluxDB does not answer. 4xx errors are raised."""
+async def until_written(write: Callable[[], Any], what: str) -> None:
+    """Run the blocking InfluxDB ``write`` in a thread, retrying with backoff (0.5 s doubling to
+    30 s) while InfluxDB does not answer. 4xx errors are raised."""
     delay = 0.5
     while True:
         try:
-            await asyncio.to_thread(writer.write_points, points)
+            await asyncio.to_thread(write)
             return
         except RETRYABLE as exc:
-            logger.warning("InfluxDB write of %d points failed (%s); retrying in %.1f s", len(points), type(exc).__name__, delay)
+            logger.warning("InfluxDB write of %s failed (%s); retrying in %.1f s", what, type(exc).__name__, delay)
             await asyncio.sleep(delay)
             delay = min(delay * 2, 30.0)
+
+
+async def write_points(writer: InfluxWriter, points: Sequence[dict[str, Any]]) -> None:
+    """Write ``points``, retrying with backoff while InfluxDB does not answer. 4xx errors are raised."""
+    await until_written(lambda: writer.write_points(points), f"{len(points)} points")
 
 
 async def store_batch(

@@ -13,7 +13,13 @@ header                          meaning
 ``wardwatch.source.partition``  its partition (absent for messages not read from Kafka)
 ``wardwatch.source.offset``     its offset (likewise)
 ``wardwatch.failed_at_ns``      when it was rejected, UTC epoch ns
+``wardwatch.payload.sealed``    present when the value is sealed (see below): the scheme
 =============================== ==========================================================
+
+A message rejected *by an adapter* has not been pseudonymized yet and may carry a patient's name
+and record number; its value is therefore sealed (:mod:`wardwatch.streams.sealing`): encrypted
+with a key only the adapters hold, so nothing is lost and no identifier is readable on the topic.
+Messages rejected later in the pipeline carry only pseudonymous references and stay in the clear.
 
 Reasons never carry patient identifiers: they name fields and describe values, and the only
 patient key in the pipeline is the pseudonymous reference.
@@ -40,6 +46,7 @@ class DeadLetter:
     source_partition: int | None = None
     source_offset: int | None = None
     failed_at_ns: int = 0
+    sealed: str = ""  # the sealing scheme when the value is sealed
 
 
 def dead_letter_headers(letter: DeadLetter) -> list[tuple[str, bytes]]:
@@ -56,6 +63,8 @@ def dead_letter_headers(letter: DeadLetter) -> list[tuple[str, bytes]]:
         headers.append(("wardwatch.source.partition", str(letter.source_partition)))
     if letter.source_offset is not None:
         headers.append(("wardwatch.source.offset", str(letter.source_offset)))
+    if letter.sealed:
+        headers.append(("wardwatch.payload.sealed", letter.sealed))
     return [(key, value.encode("utf-8")) for key, value in headers]
 
 
@@ -71,4 +80,5 @@ def parse_dead_letter_headers(headers: list[tuple[str, bytes]] | dict[str, bytes
         source_partition=int(h["wardwatch.source.partition"]) if "wardwatch.source.partition" in h else None,
         source_offset=int(h["wardwatch.source.offset"]) if "wardwatch.source.offset" in h else None,
         failed_at_ns=int(h.get("wardwatch.failed_at_ns", "0")),
+        sealed=h.get("wardwatch.payload.sealed", ""),
     )

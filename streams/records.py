@@ -37,6 +37,7 @@ __all__ = [
     "Alert",
     "AlertNote",
     "Features",
+    "AlarmAck",
     "Record",
     "alert_id",
     "MIN_TIMESTAMP_NS",
@@ -287,5 +288,20 @@ class Features(_Base, tag="features", kw_only=True):
         _check_time("$.timestamp_ns", self.timestamp_ns)
 
 
+class AlarmAck(_Base, tag="ack", kw_only=True):
+    """A clinician's acknowledgement of one alert (topic ``alert-acks``). It silences that alert
+    only, never another. ``by_user`` is a pseudonymous staff id, never a name."""
+
+    alert_id: Annotated[str, msgspec.Meta(pattern=r"^a-[0-9a-f]{24}$")]
+    patient_ref: PatientRef
+    by_role: Ident
+    by_user: Ident
+    at_ns: TimestampNs
+    note: Annotated[str, msgspec.Meta(max_length=500)] = ""
+
+    def __post_init__(self) -> None:
+        _check_time("$.at_ns", self.at_ns)
+
+
 #: Any canonical record.
-Record = Union[NumericObservation, WaveformChunk, ChartedEvent, Alert, AlertNote, Features]
+Record = Union[NumericObservation, WaveformChunk, ChartedEvent, Alert, AlertNote, Features, AlarmAck]

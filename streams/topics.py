@@ -39,7 +39,10 @@ TOPICS: dict[str, TopicSpec] = {
     "features": TopicSpec("features", "derived numerics, scores, signal quality", 7 * _DAY_MS),
     "alerts": TopicSpec("alerts", "Alert", 30 * _DAY_MS),
     "notes": TopicSpec("alert-notes", "AlertNote", 30 * _DAY_MS),
-    "acks": TopicSpec("alert-acks", "alarm acknowledgements", 30 * _DAY_MS),
+    "acks": TopicSpec("alert-acks", "AlarmAck: acknowledgements from the ward page or the HTTP API", 30 * _DAY_MS),
+    "alarm_log": TopicSpec("alarm-log", "AlarmLogEntry: alarm state changes and notifications (IEC 60601-1-8 alarm log)", 365 * _DAY_MS),
+    "notifications": TopicSpec("notifications", "NotificationRequest: who to tell about which alert (alert agent to notify agent)", 7 * _DAY_MS),
+    "alarm_ticks": TopicSpec("alarm-ticks", "AlarmTick: re-evaluate a silent patient (alert agent's own clock)", 1 * _DAY_MS),
     "dlq": TopicSpec("dlq", "original bytes of rejected records; reason in headers", 30 * _DAY_MS),
 }
 

@@ -10,6 +10,10 @@ from typing import Any
 
 import click
 
+from wardwatch.cli_adapters import adapters as adapters_group
+from wardwatch.cli_alarms import register as register_alarms
+from wardwatch.cli_eval import eval_group
+from wardwatch.cli_sources import register as register_sources
 from wardwatch.config import Settings, describe_settings, load_settings
 from wardwatch.errors import ConfigurationError, WardWatchError
 from wardwatch.logging import configure_logging
@@ -192,6 +196,12 @@ def demo(patients: int | None, seed: int | None, speed: float | None, duration: 
 
     settings = _settings(ward={"patients": patients, "seed": seed, "speed": speed})
     run_demo(settings, duration_s=duration, every_s=every, start_stack=not no_stack, echo=click.echo)
+
+
+cli.add_command(adapters_group)
+register_sources(cli)  # wardwatch replay, wardwatch scenario
+register_alarms(cli)  # wardwatch alarms log
+cli.add_command(eval_group)  # wardwatch eval qrs
 
 
 def main() -> None:

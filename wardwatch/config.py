@@ -14,14 +14,15 @@ wrong and what is allowed.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from wardwatch.errors import ConfigurationError
 
@@ -32,8 +33,10 @@ __all__ = [
     "LLMSettings",
     "WardSettings",
     "ScoreSettings",
+    "AlertSettings",
     "PseudonymSettings",
     "StackSettings",
+    "NotifySettings",
     "Settings",
     "load_settings",
     "env_var",
@@ -178,6 +181,15 @@ class ScoreSettings(BaseSettings):
     emit_every_s: float = Field(30.0, gt=0, le=3600, description="How often (event time) a NEWS2 evaluation is emitted per patient, seconds.")
 
 
+class AlertSettings(BaseSettings):
+    """The alert agent: which alarm rules, and how often silent patients are re-evaluated."""
+
+    model_config = _config("WARDWATCH_ALERT_")
+
+    rules_path: str = Field("", description="YAML file of the ward's alarm rules and escalation; empty = the shipped ward-default.yaml.")
+    tick_s: float = Field(2.0, gt=0, le=60, description="Seconds between two re-evaluations of every patient without new data (no-data alarms, escalation).")
+
+
 class PseudonymSettings(BaseSettings):
     """The key of the HMAC that turns patient identifiers into pseudonymous references."""
 
@@ -229,6 +241,123 @@ class StackSettings(BaseSettings):
         return value
 
 
+_TIER = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_ADDRESS = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+$")
+
+
+def notify_target_kind(target: str) -> Literal["email", "webhook"]:
+    """What a recipient entry of ``WARDWATCH_NOTIFY_RECIPIENTS`` is: ``email`` (``nurse@example.org``
+    or ``mailto:nurse@example.org``) or ``webhook`` (``webhook`` = the configured URL, or an
+    ``http(s)://`` URL). Raises :class:`ValueError` for anything else."""
+    if target == "webhook":
+        return "webhook"
+    if target.startswith(("http://", "https://")):
+        parts = urlsplit(target)
+        if not parts.hostname:
+            raise ValueError(f"{target!r} is not a webhook URL")
+        return "webhook"
+    if _ADDRESS.match(target.removeprefix("mailto:")):
+        return "email"
+    raise ValueError(f"{target!r} is neither an e-mail address, 'webhook' nor an http(s):// URL")
+
+
+class NotifySettings(BaseSettings):
+    """Notification channels: who is told about an alarm, and how (signed webhook, e-mail).
+
+    ``recipients`` maps a tier (``bedside_nurse``, ``charge_nurse``, ``on_call_doctor``, ...) to its
+    targets, as JSON: ``{"bedside_nurse": ["nurse-a@example.org", "webhook"],
+    "on_call_doctor": ["https://pager.example.org/hook"]}``. A target is an e-mail address, the word
+    ``webhook`` (``webhook_url``) or an http(s) URL (a webhook signed with the same secret).
+    """
+
+    model_config = _config("WARDWATCH_NOTIFY_")
+
+    recipients: Annotated[dict[str, list[str]], NoDecode] = Field(
+        {},
+        description='JSON: tier -> targets (e-mail address, "webhook", or http(s) URL), e.g. {"bedside_nurse": ["nurse-a@example.org", "webhook"]}.',
+    )
+    webhook_url: str = Field("", description="URL the signed JSON webhook is POSTed to (target \"webhook\").")
+    webhook_secret: SecretStr = Field(SecretStr(""), description="HMAC-SHA256 key of X-WardWatch-Signature, at least 16 characters.")
+    webhook_timeout_s: float = Field(10.0, gt=0, le=120, description="HTTP timeout of one webhook attempt.")
+    smtp_host: str = Field("127.0.0.1", description="SMTP server (relay) host.")
+    smtp_port: int = Field(25, ge=1, le=65535, description="SMTP server port (25, or 587 for submission with STARTTLS).")
+    smtp_username: str = Field("", description="SMTP user name; empty: no authentication.")
+    smtp_password: SecretStr = Field(SecretStr(""), description="SMTP password.")
+    smtp_starttls: bool = Field(False, description="Upgrade the SMTP connection with STARTTLS before authenticating and sending.")
+    smtp_ca_file: str = Field("", description="PEM file of the CA that signed the SMTP server's certificate; empty: the system's CAs.")
+    smtp_timeout_s: float = Field(10.0, gt=0, le=120, description="SMTP timeout of one attempt.")
+    mail_from: str = Field("wardwatch@localhost", description="Sender address of alarm e-mails.")
+    ward_page_url: str = Field("http://127.0.0.1:8080", description="Base URL of the ward page; links are {ward_page_url}/patients/{patient_ref}.")
+    max_attempts: int = Field(5, ge=1, le=20, description="Attempts per notification and channel, the first included.")
+    backoff_s: float = Field(1.0, ge=0, le=300, description="Delay before the first retry; doubles each retry (with jitter).")
+    backoff_max_s: float = Field(30.0, ge=0, le=3600, description="Longest delay between two attempts.")
+    dedup_size: int = Field(10_000, ge=1, le=10_000_000, description="Delivered notification ids remembered per process (not sent twice).")
+
+    @field_validator("recipients", mode="before")
+    @classmethod
+    def _parse_recipients(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            try:
+                value = json.loads(value) if value.strip() else {}
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"not JSON ({exc.msg} at character {exc.pos})") from None
+        if not isinstance(value, dict):
+            raise ValueError("must be a JSON object mapping a tier to a list of targets")
+        parsed: dict[str, list[str]] = {}
+        for tier, targets in value.items():
+            if not isinstance(tier, str) or not _TIER.match(tier):
+                raise ValueError(f"tier {tier!r}: use lower-case letters, digits and '_' (e.g. bedside_nurse)")
+            if isinstance(targets, str):
+                targets = [t.strip() for t in targets.split(",") if t.strip()]
+            if not isinstance(targets, list) or not all(isinstance(t, str) for t in targets):
+                raise ValueError(f"tier {tier!r}: targets must be a list of strings")
+            for target in targets:
+                notify_target_kind(target)
+            parsed[tier] = list(targets)
+        return parsed
+
+    @field_validator("webhook_url", "ward_page_url")
+    @classmethod
+    def _check_url(cls, value: str) -> str:
+        if value:
+            parts = urlsplit(value)
+            if parts.scheme not in ("http", "https") or not parts.hostname:
+                raise ValueError("must be an http:// or https:// URL")
+        return value.rstrip("/")
+
+    @field_validator("mail_from")
+    @classmethod
+    def _check_from(cls, value: str) -> str:
+        if not _ADDRESS.match(value):
+            raise ValueError("must be an e-mail address such as wardwatch@hospital.example")
+        return value
+
+    def targets(self, tier: str) -> tuple[list[str], list[str]]:
+        """E-mail addresses and webhook URLs of ``tier`` (``webhook`` resolved to ``webhook_url``)."""
+        emails: list[str] = []
+        urls: list[str] = []
+        for target in self.recipients.get(tier, []):
+            if notify_target_kind(target) == "email":
+                emails.append(target.removeprefix("mailto:"))
+            else:
+                url = self.webhook_url if target == "webhook" else target
+                if not url:
+                    raise ConfigurationError("WARDWATCH_NOTIFY_WEBHOOK_URL", f"tier {tier!r} names 'webhook' but no URL is set")
+                urls.append(url)
+        return emails, urls
+
+    def require_webhook_secret(self) -> bytes:
+        """Return the webhook HMAC key, or raise :class:`ConfigurationError` saying how to set one."""
+        value = self.webhook_secret.get_secret_value()
+        if len(value) < 16:
+            raise ConfigurationError(
+                "WARDWATCH_NOTIFY_WEBHOOK_SECRET",
+                "not set or shorter than 16 characters",
+                "webhooks are signed; set a long random string shared with the receiver",
+            )
+        return value.encode()
+
+
 _SECTIONS: dict[str, type[BaseSettings]] = {
     "kafka": KafkaSettings,
     "influx": InfluxSettings,
@@ -236,8 +365,10 @@ _SECTIONS: dict[str, type[BaseSettings]] = {
     "llm": LLMSettings,
     "ward": WardSettings,
     "score": ScoreSettings,
+    "alert": AlertSettings,
     "pseudonym": PseudonymSettings,
     "stack": StackSettings,
+    "notify": NotifySettings,
 }
 
 
@@ -251,8 +382,10 @@ class Settings:
     llm: LLMSettings
     ward: WardSettings
     score: ScoreSettings
+    alert: AlertSettings
     pseudonym: PseudonymSettings
     stack: StackSettings
+    notify: NotifySettings
 
 
 def env_var(section: str, field: str) -> str:

@@ -3,7 +3,8 @@
 :class:`Ingestor` wraps one :class:`~wardwatch.streams.adapters.base.Adapter`. For each native
 message it parses, drops records already seen (a repeated HL7 message, an MQTT QoS-1 redelivery,
 a FHIR retry), hands the rest to a :class:`RecordSink`, and sends the original bytes with the
-reasons to the dead-letter topic when any part was bad. It never raises for bad input: the
+reasons to the dead-letter topic when any part was bad — sealed (:mod:`wardwatch.streams.sealing`),
+because a message the adapter could not read may still hold a name or a record number. It never raises for bad input: the
 outcome says what happened, so a listener can answer its peer (HL7 ACK, HTTP status).
 """
 
@@ -19,6 +20,7 @@ from wardwatch.errors import SchemaValidationError
 from wardwatch.streams.adapters.base import Adapter, ParseResult, Problem
 from wardwatch.streams.deadletter import DeadLetter
 from wardwatch.streams.records import Record
+from wardwatch.streams.sealing import SEAL_SCHEME, seal
 
 __all__ = ["RecordSink", "Ingestor", "IngestOutcome", "AdapterCounters", "dedup_key"]
 
@@ -125,7 +127,8 @@ class Ingestor:
                 reason="; ".join(f"{p.field}: {p.reason}" for p in result.problems),
                 stage=f"adapter:{self.adapter.name}",
                 source_topic=self.source,
+                sealed=SEAL_SCHEME,
             )
-            await self.sink.dead_letter(payload, key, letter)
+            await self.sink.dead_letter(seal(payload, self.adapter.context.secret), key, letter)
             self.counters.dead_lettered += 1
         return IngestOutcome(len(fresh), duplicates, tuple(result.problems))

@@ -23,7 +23,12 @@ __all__ = ["AdapterInfo", "BUILTIN_ADAPTERS", "available_adapters", "get_adapter
 ENTRY_POINT_GROUP = "wardwatch.adapters"
 
 #: name → "module:Class" of the adapters that ship with WardWatch.
-BUILTIN_ADAPTERS: dict[str, str] = {}
+BUILTIN_ADAPTERS: dict[str, str] = {
+    "hl7-oru": "wardwatch.streams.adapters.hl7_mllp:Hl7OruAdapter",
+    "fhir-r4": "wardwatch.streams.adapters.fhir:FhirR4Adapter",
+    "mqtt-wearable": "wardwatch.streams.adapters.mqtt_wearable:MqttWearableAdapter",
+    "wfdb-replay": "wardwatch.streams.adapters.wfdb_replay:WfdbReplayAdapter",
+}
 
 _REGISTERED: dict[str, type[Adapter]] = {}
 

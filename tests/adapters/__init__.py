@@ -1,0 +1,1 @@
+"""Adapter tests: the conformance suite (conformance.py) and each adapter's use of it."""
