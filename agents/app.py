@@ -10,7 +10,8 @@ agent               reads                                          writes
 ``influx-features`` ``features``                                   InfluxDB ``features``
 =================== ============================================== ==================================
 
-and the alarm path (:mod:`wardwatch.agents.alerting`): ``alert``, ``notify``, ``alarm-log``.
+the signal agent (:mod:`wardwatch.agents.signal`): waveforms → ``ecg``/``ppg``/``resp``/``motion``
+features; and the alarm path (:mod:`wardwatch.agents.alerting`): ``alert``, ``notify``, ``alarm-log``.
 
 The score agent keeps each patient's state (:class:`~wardwatch.models.scoring.PatientScorer`) in
 the Faust table ``patient-scoring``, backed by a changelog topic: a worker that dies is replaced
@@ -26,6 +27,7 @@ import msgspec
 
 from wardwatch.agents.alerting import register_alerting
 from wardwatch.agents.influx import InfluxWriter, features_to_point, to_point
+from wardwatch.agents.signal import register_signal
 from wardwatch.agents.sinks import SINK_STAGE, dead_letter_event, store_batch
 from wardwatch.config import Settings
 from wardwatch.errors import SchemaValidationError
@@ -114,5 +116,6 @@ def create_app(settings: Settings) -> faust.App:
             for feature in out:
                 await features.send(key=key, value=encode(feature), headers=_HEADERS)
 
+    register_signal(app, settings, names, dlq)
     register_alerting(app, settings, names, dlq)
     return app
