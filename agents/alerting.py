@@ -3,8 +3,8 @@
 =================== ====================================================== ===============================
 agent               reads                                                  writes
 =================== ====================================================== ===============================
-``alert``           numerics, features, charted events, acks, alarm ticks   ``alerts``, ``notifications``,
-                                                                           ``alarm-log``
+``alert``           numerics, waveforms, features, charted events, acks,    ``alerts``, ``notifications``,
+                    alarm ticks                                            ``alarm-log``
 ``notify``          ``notifications``                                      channels (webhook, e-mail),
                                                                            ``alarm-log``
 ``alarm-log``       ``alarm-log``                                          InfluxDB ``alarm_log``
@@ -31,9 +31,10 @@ from typing import Any
 
 import faust
 import msgspec
+from faust.types import EventT
 
 from wardwatch.agents.influx import InfluxWriter
-from wardwatch.agents.sinks import dead_letter_event, until_written
+from wardwatch.agents.sinks import dead_letter_event, guarded, until_written
 from wardwatch.alerting.alarmlog import AlarmLog, AlarmLogEntry, alert_entry, decode_entry, delivery_entry, encode_entry
 from wardwatch.alerting.channels.base import Notification
 from wardwatch.alerting.channels.router import NotificationRouter
@@ -44,7 +45,7 @@ from wardwatch.alerting.state import AlarmOutput
 from wardwatch.config import Settings
 from wardwatch.errors import SchemaValidationError
 from wardwatch.streams.codec import decode, encode
-from wardwatch.streams.records import AlarmAck, ChartedEvent, Features, NumericObservation
+from wardwatch.streams.records import AlarmAck, ChartedEvent, Features, NumericObservation, WaveformChunk
 
 __all__ = ["AlarmTick", "register_alerting", "ALERT_STAGE", "log_entries"]
 
@@ -60,7 +61,7 @@ class AlarmTick(msgspec.Struct, frozen=True, kw_only=True, tag="tick", tag_field
     now_ns: int
 
 
-AlertInput = NumericObservation | Features | ChartedEvent | AlarmAck | AlarmTick
+AlertInput = NumericObservation | WaveformChunk | Features | ChartedEvent | AlarmAck | AlarmTick
 _ENCODE = msgspec.msgpack.Encoder()
 
 
@@ -82,7 +83,9 @@ def register_alerting(app: faust.App, settings: Settings, names: dict[str, str],
     kafka = settings.kafka
     raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw", "partitions": kafka.partitions}
     config: AlarmConfig = load_config(settings.alert.rules_path or None)
-    inputs = app.topic(names["numerics"], names["features"], names["events"], names["acks"], names["alarm_ticks"], **raw)
+    # waveforms too: their quality flags (lead off, probe off) drive technical alarms
+    inputs = app.topic(names["numerics"], names["waveforms"], names["features"], names["events"], names["acks"],
+                       names["alarm_ticks"], **raw)
     ticks = app.topic(names["alarm_ticks"], **raw)
     alerts = app.topic(names["alerts"], **raw)
     notifications = app.topic(names["notifications"], **raw)
@@ -91,34 +94,37 @@ def register_alerting(app: faust.App, settings: Settings, names: dict[str, str],
     sent = app.Table("notifications-sent", default=None, key_type=bytes, value_type=bytes, partitions=kafka.partitions)
     control_topics = {names["acks"], names["alarm_ticks"]}
 
+    async def evaluate(event: EventT) -> None:
+        message = event.message
+        try:
+            record = decode(message.value, AlertInput)
+        except SchemaValidationError as exc:
+            if message.topic in control_topics:  # bad records on the other topics are dead-lettered by their sinks
+                await dead_letter_event(dlq, event, exc.field, exc.reason, ALERT_STAGE)
+            return
+        key = record.patient_ref.encode()
+        state = engines.get(key)
+        if state is None:
+            if isinstance(record, (AlarmTick, AlarmAck)):
+                return  # nothing known of this patient yet
+            engine = PatientAlarmEngine(record.patient_ref, record.ward, record.bed, config)
+        else:
+            engine = PatientAlarmEngine.from_state(record.patient_ref, msgspec.msgpack.decode(state), config)
+        out = engine.tick(record.now_ns) if isinstance(record, AlarmTick) else engine.process(record)
+        if isinstance(record, AlarmTick) and not out:
+            return  # a quiet tick: nothing to store
+        engines[key] = _ENCODE.encode(engine.to_state())
+        for a in out.alerts:
+            await alerts.send(key=key, value=encode(a))
+        for entry in log_entries(out):
+            await alarm_log.send(key=key, value=encode_entry(entry))
+        for request in out.notifications:
+            await notifications.send(key=key, value=_ENCODE.encode(request))
+
     @app.agent(inputs, name="alert")
     async def alert(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
-            message = event.message
-            try:
-                record = decode(message.value, AlertInput)
-            except SchemaValidationError as exc:
-                if message.topic in control_topics:  # bad records on the other topics are dead-lettered by their sinks
-                    await dead_letter_event(dlq, event, exc.field, exc.reason, ALERT_STAGE)
-                continue
-            key = record.patient_ref.encode()
-            state = engines.get(key)
-            if state is None:
-                if isinstance(record, (AlarmTick, AlarmAck)):
-                    continue  # nothing known of this patient yet
-                engine = PatientAlarmEngine(record.patient_ref, record.ward, record.bed, config)
-            else:
-                engine = PatientAlarmEngine.from_state(record.patient_ref, msgspec.msgpack.decode(state), config)
-            out = engine.tick(record.now_ns) if isinstance(record, AlarmTick) else engine.process(record)
-            if isinstance(record, AlarmTick) and not out:
-                continue  # a quiet tick: nothing to store
-            engines[key] = _ENCODE.encode(engine.to_state())
-            for a in out.alerts:
-                await alerts.send(key=key, value=encode(a))
-            for entry in log_entries(out):
-                await alarm_log.send(key=key, value=encode_entry(entry))
-            for request in out.notifications:
-                await notifications.send(key=key, value=_ENCODE.encode(request))
+            await guarded(dlq, event, ALERT_STAGE, evaluate)
 
     @app.timer(interval=settings.alert.tick_s, name="alarm-clock")
     async def alarm_clock() -> None:
@@ -134,15 +140,16 @@ def register_alerting(app: faust.App, settings: Settings, names: dict[str, str],
             router_box.append(NotificationRouter.from_settings(settings.notify))
         router = router_box[0]
         decoder = msgspec.msgpack.Decoder(NotificationRequest)
-        async for event in stream.events():
+
+        async def deliver(event: EventT) -> None:
             try:
                 request = decoder.decode(event.message.value)
             except msgspec.DecodeError as exc:
                 await dead_letter_event(dlq, event, "$", str(exc), "notify")
-                continue
+                return
             nid = request.notification_id.encode()
             if sent.get(nid) is not None:
-                continue  # delivered before a restart
+                return  # delivered before a restart
             notification = Notification(notification_id=request.notification_id, alert=request.alert,
                                         tier=request.tier, reason=request.reason)
             results = await router.dispatch(notification)
@@ -150,6 +157,9 @@ def register_alerting(app: faust.App, settings: Settings, names: dict[str, str],
                 sent[nid] = str(time.time_ns()).encode()
             for result in results:
                 await alarm_log.send(key=event.message.key, value=encode_entry(delivery_entry(notification, result)))
+
+        async for event in stream.events():
+            await guarded(dlq, event, "notify", deliver)
 
     log = AlarmLog(InfluxWriter(settings.influx))
 

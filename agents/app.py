@@ -24,11 +24,12 @@ import logging
 
 import faust
 import msgspec
+from faust.types import EventT
 
 from wardwatch.agents.alerting import register_alerting
 from wardwatch.agents.influx import InfluxWriter, features_to_point, to_point
 from wardwatch.agents.signal import register_signal
-from wardwatch.agents.sinks import SINK_STAGE, dead_letter_event, store_batch
+from wardwatch.agents.sinks import SINK_STAGE, dead_letter_event, guarded, store_batch
 from wardwatch.config import Settings
 from wardwatch.errors import SchemaValidationError
 from wardwatch.models.scoring import PatientScorer, ScoringConfig
@@ -92,29 +93,32 @@ def create_app(settings: Settings) -> faust.App:
         async for events in stream.take_events(batch, within=within):
             await store_batch(writer, dlq, events, Features, features_to_point)
 
+    async def score_one(event: EventT) -> None:
+        message = event.message
+        try:
+            record = decode(message.value, NumericObservation | ChartedEvent)
+        except SchemaValidationError as exc:
+            if message.topic == names["events"]:  # invalid numerics are dead-lettered by influx-numerics
+                await dead_letter_event(dlq, event, exc.field, exc.reason, SCORE_STAGE)
+            return
+        key = record.patient_ref.encode()
+        state = table.get(key)
+        scorer = (
+            PatientScorer.from_state(record.patient_ref, msgspec.msgpack.decode(state), cfg)
+            if state is not None
+            else PatientScorer(record.patient_ref, record.ward, record.bed, cfg)
+        )
+        if not scorer.accepts(record):
+            return
+        out = scorer.observe(record)
+        table[key] = msgspec.msgpack.encode(scorer.to_state())
+        for feature in out:
+            await features.send(key=key, value=encode(feature), headers=_HEADERS)
+
     @app.agent(scoring_input, name="score")
     async def score(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
-            message = event.message
-            try:
-                record = decode(message.value, NumericObservation | ChartedEvent)
-            except SchemaValidationError as exc:
-                if message.topic == names["events"]:  # invalid numerics are dead-lettered by influx-numerics
-                    await dead_letter_event(dlq, event, exc.field, exc.reason, SCORE_STAGE)
-                continue
-            key = record.patient_ref.encode()
-            state = table.get(key)
-            scorer = (
-                PatientScorer.from_state(record.patient_ref, msgspec.msgpack.decode(state), cfg)
-                if state is not None
-                else PatientScorer(record.patient_ref, record.ward, record.bed, cfg)
-            )
-            if not scorer.accepts(record):
-                continue
-            out = scorer.observe(record)
-            table[key] = msgspec.msgpack.encode(scorer.to_state())
-            for feature in out:
-                await features.send(key=key, value=encode(feature), headers=_HEADERS)
+            await guarded(dlq, event, SCORE_STAGE, score_one)
 
     register_signal(app, settings, names, dlq)
     register_alerting(app, settings, names, dlq)

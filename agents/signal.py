@@ -17,8 +17,9 @@ import time
 from typing import Any
 
 import faust
+from faust.types import EventT
 
-from wardwatch.agents.sinks import dead_letter_event
+from wardwatch.agents.sinks import dead_letter_event, guarded
 from wardwatch.config import Settings
 from wardwatch.errors import SchemaValidationError
 from wardwatch.models.waveform_features import ACCEL_SIGNALS, MotionAnalyzer, WaveformAnalyzer, analyzable
@@ -50,27 +51,30 @@ def register_signal(app: faust.App, settings: Settings, names: dict[str, str], d
             for key in [k for k in analyzers if k[0] == ref]:
                 del analyzers[key]
 
+    async def analyze(event: EventT) -> None:
+        try:
+            chunk = decode(event.message.value, WaveformChunk)
+        except SchemaValidationError as exc:
+            await dead_letter_event(dlq, event, exc.field, exc.reason, SIGNAL_STAGE)
+            return
+        if not analyzable(chunk.signal):
+            return
+        now = time.monotonic()
+        if chunk.patient_ref not in last_seen:
+            evict(now)
+        last_seen[chunk.patient_ref] = now
+        if chunk.signal in ACCEL_SIGNALS:
+            out = motion.setdefault(chunk.patient_ref, MotionAnalyzer()).process(chunk)
+        else:
+            key = (chunk.patient_ref, chunk.signal)
+            analyzer = analyzers.get(key)
+            if analyzer is None:
+                analyzer = analyzers[key] = WaveformAnalyzer(chunk.signal, chunk.fs_hz)
+            out = analyzer.process(chunk)
+        for feature in out:
+            await features.send(key=event.message.key, value=encode(feature), headers=_HEADERS)
+
     @app.agent(waveforms, name="signal")
     async def signal(stream: faust.StreamT[bytes]) -> None:
         async for event in stream.events():
-            try:
-                chunk = decode(event.message.value, WaveformChunk)
-            except SchemaValidationError as exc:
-                await dead_letter_event(dlq, event, exc.field, exc.reason, SIGNAL_STAGE)
-                continue
-            if not analyzable(chunk.signal):
-                continue
-            now = time.monotonic()
-            if chunk.patient_ref not in last_seen:
-                evict(now)
-            last_seen[chunk.patient_ref] = now
-            if chunk.signal in ACCEL_SIGNALS:
-                out = motion.setdefault(chunk.patient_ref, MotionAnalyzer()).process(chunk)
-            else:
-                key = (chunk.patient_ref, chunk.signal)
-                analyzer = analyzers.get(key)
-                if analyzer is None:
-                    analyzer = analyzers[key] = WaveformAnalyzer(chunk.signal, chunk.fs_hz)
-                out = analyzer.process(chunk)
-            for feature in out:
-                await features.send(key=event.message.key, value=encode(feature), headers=_HEADERS)
+            await guarded(dlq, event, SIGNAL_STAGE, analyze)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import faust
@@ -24,7 +24,7 @@ from wardwatch.errors import SchemaValidationError
 from wardwatch.streams.codec import decode
 from wardwatch.streams.deadletter import DeadLetter, dead_letter_headers
 
-__all__ = ["SINK_STAGE", "dead_letter_event", "until_written", "write_points", "store_batch"]
+__all__ = ["SINK_STAGE", "dead_letter_event", "guarded", "until_written", "write_points", "store_batch"]
 
 logger = logging.getLogger(__name__)
 
@@ -48,6 +48,16 @@ async def dead_letter_event(dlq: faust.TopicT, event: EventT, field: str, reason
     fut = await dlq.send(key=message.key, value=message.value, headers=dead_letter_headers(letter))
     await fut  # delivered before the offset moves on
     logger.warning("dead-lettered %s[%d]@%d: %s: %s", message.topic, message.partition, message.offset, field, reason)
+
+
+async def guarded(dlq: faust.TopicT, event: EventT, stage: str, handle: Callable[[EventT], Awaitable[None]]) -> None:
+    """Run ``handle(event)``; if it fails (a bug, not bad input), dead-letter the event with the
+    error and go on: one record never stops a patient's stream or crashes the worker."""
+    try:
+        await handle(event)
+    except Exception as exc:  # noqa: BLE001 - the stream must go on
+        logger.exception("%s failed on %s[%d]@%d", stage, event.message.topic, event.message.partition, event.message.offset)
+        await dead_letter_event(dlq, event, "$", f"internal error in {stage}: {type(exc).__name__}: {exc}"[:500], stage)
 
 
 async def until_written(write: Callable[[], Any], what: str) -> None:

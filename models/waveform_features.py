@@ -14,8 +14,8 @@ accelerometer x/y/z         ``motion``: ``motion.level_ms2``; flag ``motion`` ab
 
 It emits every ``emit_every_s`` of signal time, stamped at the end of the last chunk, and carries
 the chunks' quality flags (``lead_off``, ``probe_off``) into the Features. A gap in the signal (a
-chunk that does not start where the last one ended) restarts the analyzer: beats are never
-counted across a gap. The state is the detectors' filter state and a few seconds of samples; it is
+chunk that starts more than 50 ms, or 1.5 samples, away from where the last one ended) restarts
+the analyzer: beats are never counted across a gap. The state is the detectors' filter state and a few seconds of samples; it is
 kept in the worker's memory, not in a changelog (a replacement worker rebuilds it from the next
 10 s of signal, about the time a bedside monitor takes after a lead change).
 
@@ -53,6 +53,8 @@ ECG_SIGNALS = frozenset({"MDC_ECG_ELEC_POTL_I", "MDC_ECG_ELEC_POTL_II", "MDC_ECG
                          "MDC_ECG_ELEC_POTL_V", "MDC_ECG_ELEC_POTL_AVR", "MDC_ECG_ELEC_POTL_AVF"})
 ACCEL_SIGNALS = ("WARDWATCH_ACCEL_X", "WARDWATCH_ACCEL_Y", "WARDWATCH_ACCEL_Z")
 _WINDOW_S = {"ecg": 10.0, "ppg": 10.0, "resp": 60.0}
+#: A chunk that starts within this of where the last one ended continues the signal; further is a gap.
+_SLACK_NS = 50_000_000
 
 
 def analyzable(signal: str) -> bool:
@@ -93,11 +95,16 @@ class WaveformAnalyzer:
         """Take the next chunk of this signal; return the Features due (usually none)."""
         expected = self._expected_start()
         period = 1e9 / self.fs_hz
-        if chunk.fs_hz != self.fs_hz or expected is None or abs(chunk.start_ns - expected) > 1.5 * period:
-            if expected is not None and chunk.start_ns < expected - 1.5 * period:
+        slack = max(1.5 * period, _SLACK_NS)
+        if chunk.fs_hz != self.fs_hz or expected is None or abs(chunk.start_ns - expected) > slack:
+            if expected is not None and chunk.start_ns < expected - slack:
                 return []  # old or repeated chunk (a replay): ignore
             self.fs_hz = chunk.fs_hz
             self._reset(chunk.start_ns)
+        elif chunk.start_ns != expected:
+            # a device whose chunks hold a whole number of samples at a fractional rate (62 at
+            # 62.5 Hz) drifts by part of a sample per chunk: follow the chunks' own clock
+            self._t0_ns = chunk.start_ns - round(self._n * 1e9 / self.fs_hz)
         x = chunk.values().astype(np.float64)
         finite = np.isfinite(x)
         if not finite.all():

@@ -24,6 +24,7 @@ import re
 from typing import Any, TypeVar, overload
 
 import msgspec
+import numpy as np
 
 from wardwatch.errors import SchemaValidationError
 from wardwatch.streams.records import Record
@@ -35,8 +36,15 @@ CONTENT_TYPE = "application/vnd.wardwatch+msgpack; version=1"
 
 T = TypeVar("T")
 
-_encoder = msgspec.msgpack.Encoder()
-_json_encoder = msgspec.json.Encoder()
+def _enc_hook(obj: Any) -> Any:
+    """Numpy scalars (what signal code returns) encode as the Python numbers they are."""
+    if isinstance(obj, (np.floating, np.integer, np.bool_)):
+        return obj.item()
+    raise NotImplementedError(f"cannot encode objects of type {type(obj).__name__}")
+
+
+_encoder = msgspec.msgpack.Encoder(enc_hook=_enc_hook)
+_json_encoder = msgspec.json.Encoder(enc_hook=_enc_hook)
 _decoders: dict[Any, msgspec.msgpack.Decoder[Any]] = {}
 _json_decoders: dict[Any, msgspec.json.Decoder[Any]] = {}
 

@@ -37,6 +37,10 @@ __all__ = [
     "PseudonymSettings",
     "StackSettings",
     "NotifySettings",
+    "ApiSettings",
+    "StaffToken",
+    "API_ROLES",
+    "ACK_ROLES",
     "Settings",
     "load_settings",
     "env_var",
@@ -358,6 +362,74 @@ class NotifySettings(BaseSettings):
         return value.encode()
 
 
+#: Roles a bearer token of the acknowledgement API may carry.
+API_ROLES: tuple[str, ...] = ("nurse", "doctor", "viewer")
+#: Roles that may acknowledge an alarm (a ``viewer`` may not).
+ACK_ROLES: frozenset[str] = frozenset({"nurse", "doctor"})
+_STAFF_ID = re.compile(r"^[A-Za-z0-9._:-]{1,64}$")
+
+
+@dataclass(frozen=True)
+class StaffToken:
+    """Who a bearer token stands for: a role and a pseudonymous staff id (never a name)."""
+
+    role: str
+    user: str
+
+
+def _parse_tokens(text: str) -> dict[str, StaffToken]:
+    """Parse the token table; error messages name the entry's position, never the token."""
+    if not text.strip():
+        return {}
+    try:
+        doc = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"not JSON ({exc.msg} at character {exc.pos})") from None
+    if not isinstance(doc, dict):
+        raise ValueError('must be a JSON object mapping each token to {"role": ..., "user": ...}')
+    table: dict[str, StaffToken] = {}
+    for i, (token, who) in enumerate(doc.items(), 1):
+        if len(token) < 16 or any(c.isspace() for c in token):
+            raise ValueError(f"token {i}: a token needs at least 16 characters and no spaces")
+        if not isinstance(who, dict) or set(who) != {"role", "user"}:
+            raise ValueError(f'token {i}: the value must be {{"role": ..., "user": ...}} and nothing else')
+        if who["role"] not in API_ROLES:
+            raise ValueError(f"token {i}: role {who['role']!r} is not one of {', '.join(API_ROLES)}")
+        if not isinstance(who["user"], str) or not _STAFF_ID.match(who["user"]):
+            raise ValueError(f"token {i}: user must be a pseudonymous staff id (letters, digits, '._:-', at most 64)")
+        table[token] = StaffToken(who["role"], who["user"])
+    return table
+
+
+class ApiSettings(BaseSettings):
+    """The acknowledgement HTTP API (``wardwatch api serve``): where it listens, who may call it.
+
+    ``tokens`` is secret JSON mapping each bearer token to a role and a pseudonymous staff id:
+    ``{"<token>": {"role": "nurse", "user": "staff-0042"}}``. Roles: ``nurse`` and ``doctor`` may
+    acknowledge, ``viewer`` may not. Tokens are never printed or logged.
+    """
+
+    model_config = _config("WARDWATCH_API_")
+
+    host: str = Field("127.0.0.1", description="Address the acknowledgement API listens on.")
+    port: int = Field(8081, ge=1, le=65535, description="Port of the acknowledgement API.")
+    tokens: SecretStr = Field(
+        SecretStr(""),
+        description='JSON: bearer token (16+ characters) -> {"role": "nurse"|"doctor"|"viewer", "user": pseudonymous staff id}.',
+    )
+    max_body_bytes: int = Field(16_384, ge=256, le=1_048_576, description="Largest request body the API reads, bytes.")
+
+    @field_validator("tokens")
+    @classmethod
+    def _check_tokens(cls, value: SecretStr) -> SecretStr:
+        _parse_tokens(value.get_secret_value())
+        return value
+
+    def staff(self) -> dict[str, StaffToken]:
+        """Bearer token → who it stands for."""
+        return _parse_tokens(self.tokens.get_secret_value())
+
+
 _SECTIONS: dict[str, type[BaseSettings]] = {
     "kafka": KafkaSettings,
     "influx": InfluxSettings,
@@ -369,6 +441,7 @@ _SECTIONS: dict[str, type[BaseSettings]] = {
     "pseudonym": PseudonymSettings,
     "stack": StackSettings,
     "notify": NotifySettings,
+    "api": ApiSettings,
 }
 
 
@@ -386,6 +459,7 @@ class Settings:
     pseudonym: PseudonymSettings
     stack: StackSettings
     notify: NotifySettings
+    api: ApiSettings
 
 
 def env_var(section: str, field: str) -> str:
@@ -402,11 +476,14 @@ def _load(section: str, overrides: dict[str, Any] | None = None) -> BaseSettings
         err = exc.errors()[0]
         field = str(err["loc"][0]) if err["loc"] else "?"
         allowed = _allowed(cls, field)
+        info = cls.model_fields.get(field)
+        secret = info is not None and info.annotation is SecretStr
+        got = "a secret value, not shown" if secret else repr(err.get("input"))  # never echo a secret
         raise ConfigurationError(
             env_var(section, field),
-            f"{err['msg']} (got {err.get('input')!r})",
+            f"{err['msg']} (got {got})",
             allowed,
-        ) from exc
+        ) from (None if secret else exc)
 
 
 def _allowed(cls: type[BaseSettings], field: str) -> str:
