@@ -7,15 +7,18 @@ Each test gets its own uuid-named topics, consumer group and InfluxDB database.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from kafka import KafkaConsumer
+from kafka.consumer.fetcher import ConsumerRecord
 
 from wardwatch.agents.influx import InfluxWriter
 from wardwatch.config import Settings, load_settings
@@ -129,3 +132,32 @@ def wait_for(predicate, timeout: float = 60.0, interval: float = 0.3, what: str 
             return result
         time.sleep(interval)
     pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def consume(isolated: Isolated, keys: Sequence[str], count: int, timeout: float = 60) -> list[ConsumerRecord]:
+    """At least ``count`` messages from the test's topics ``keys`` (and any beyond: more would be a bug)."""
+    consumer = KafkaConsumer(*[isolated.topics[k] for k in keys], bootstrap_servers=isolated.settings.kafka.bootstrap_servers,
+                             auto_offset_reset="earliest", consumer_timeout_ms=1500, group_id=None)
+    got: list[ConsumerRecord] = []
+
+    def collect() -> bool:
+        got.extend(consumer)
+        return len(got) >= count
+
+    try:
+        wait_for(collect, timeout=timeout, what=f"{count} messages on {', '.join(keys)}")
+        while True:
+            before = len(got)
+            got.extend(consumer)
+            if len(got) == before:
+                break
+    finally:
+        consumer.close()
+    return got

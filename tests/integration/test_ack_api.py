@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -18,7 +17,6 @@ import aiohttp
 import pytest
 import requests
 from kafka import KafkaConsumer
-from kafka.consumer.fetcher import ConsumerRecord
 
 from wardwatch.agents.ack_api import AckApi
 from wardwatch.config import StaffToken, load_settings
@@ -27,7 +25,7 @@ from wardwatch.streams.codec import decode
 from wardwatch.streams.publish import RecordProducer
 from wardwatch.streams.records import AlarmAck, alert_id
 
-from .conftest import Isolated, wait_for
+from .conftest import Isolated, free_port, wait_for
 
 NURSE, DOCTOR, VIEWER = "nurse-token-3f9c2a71d0b84e55", "doctor-token-8e1b7c40a2f95d36", "viewer-token-61d0e9b3c7a24f18"
 STAFF = {NURSE: StaffToken("nurse", "staff-0042"), DOCTOR: StaffToken("doctor", "staff-0107"), VIEWER: StaffToken("viewer", "staff-0300")}
@@ -36,7 +34,7 @@ ALERT = alert_id(P, "spo2.low", 1_790_000_000_000_000_000)
 Reply = tuple[int, dict[str, Any], dict[str, str]]
 
 
-def _consume(isolated: Isolated, idle_s: float = 3.0) -> list[ConsumerRecord]:
+def _acks_on_topic(isolated: Isolated, idle_s: float = 3.0) -> list[Any]:
     """Everything on the test's acks topic (reads until the topic has been quiet for ``idle_s``)."""
     consumer = KafkaConsumer(isolated.topics["acks"], bootstrap_servers=isolated.settings.kafka.bootstrap_servers,
                              auto_offset_reset="earliest", consumer_timeout_ms=int(idle_s * 1000), group_id=None)
@@ -44,7 +42,6 @@ def _consume(isolated: Isolated, idle_s: float = 3.0) -> list[ConsumerRecord]:
         return list(consumer)
     finally:
         consumer.close()
-
 
 def _post_all(isolated: Isolated, calls: list[tuple[str, dict[str, str], bytes]]) -> list[Reply]:
     async def scenario() -> list[Reply]:
@@ -103,7 +100,7 @@ def test_acknowledgements_go_to_the_acks_topic_and_bad_requests_do_not(isolated:
     assert [replies[i][1]["field"] for i in (7, 8, 9, 10, 11)] == ["$", "$.patient_ref", "$.by_role", "$.note", "$.alert_id"]
     assert "patient_ref" in replies[7][1]["message"] and "bearer token" in replies[9][1]["message"]
 
-    messages = _consume(isolated)
+    messages = _acks_on_topic(isolated)
     assert len(messages) == 2, "only the two accepted acknowledgements may be on the topic"
     acks = [decode(m.value, AlarmAck) for m in messages]
     assert all(m.key == P.encode() for m in messages)
@@ -112,14 +109,10 @@ def test_acknowledgements_go_to_the_acks_topic_and_bad_requests_do_not(isolated:
     assert all(before <= a.at_ns <= after for a in acks) and acks[0].at_ns == replies[0][1]["at_ns"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_cli_api_serve_takes_tokens_from_the_environment_and_never_prints_them(isolated: Isolated) -> None:
-    port = _free_port()
+    port = free_port()
     env = {**isolated.env, "WARDWATCH_API_TOKENS": json.dumps({NURSE: {"role": "nurse", "user": "staff-0042"},
                                                                 VIEWER: {"role": "viewer", "user": "staff-0300"}})}
     proc = subprocess.Popen([sys.executable, "-m", "wardwatch", "api", "serve", "--port", str(port)],
@@ -138,7 +131,7 @@ def test_cli_api_serve_takes_tokens_from_the_environment_and_never_prints_them(i
         viewer = requests.post(url, json={"patient_ref": P}, headers={"Authorization": f"Bearer {VIEWER}"}, timeout=10)
         nurse = requests.post(url, json={"patient_ref": P}, headers={"Authorization": f"Bearer {NURSE}"}, timeout=10)
         assert (viewer.status_code, nurse.status_code) == (403, 202), (viewer.text, nurse.text)
-        (message,) = _consume(isolated)
+        (message,) = _acks_on_topic(isolated)
         ack = decode(message.value, AlarmAck)
         assert (ack.alert_id, ack.patient_ref, ack.by_role, ack.by_user) == (ALERT, P, "nurse", "staff-0042")
         proc.send_signal(signal.SIGTERM)

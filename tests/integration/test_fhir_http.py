@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -14,8 +13,6 @@ from typing import Any
 import aiohttp
 import requests
 from fhir.resources.R4B.operationoutcome import OperationOutcome
-from kafka import KafkaConsumer
-from kafka.consumer.fetcher import ConsumerRecord
 
 from wardwatch.streams.adapters.base import AdapterContext
 from wardwatch.streams.adapters.fhir import FhirServer, start_listener
@@ -28,7 +25,7 @@ from ..adapters import fhir_samples as F
 from wardwatch.streams.sealing import unseal
 
 from ..conftest import TEST_SECRET
-from .conftest import Isolated, wait_for
+from .conftest import Isolated, consume, free_port
 
 Reply = tuple[int, dict[str, Any]]
 
@@ -57,31 +54,12 @@ def _run_server(isolated: Isolated, requests_: Sequence[tuple[str, bytes, str]])
     return asyncio.run(scenario())
 
 
-def _consume(isolated: Isolated, keys: Sequence[str], count: int, timeout: float = 60) -> list[ConsumerRecord]:
-    consumer = KafkaConsumer(*[isolated.topics[k] for k in keys], bootstrap_servers=isolated.settings.kafka.bootstrap_servers,
-                             auto_offset_reset="earliest", consumer_timeout_ms=1500, group_id=None)
-    got: list[ConsumerRecord] = []
-
-    def collect() -> bool:
-        got.extend(consumer)
-        return len(got) >= count
-
-    try:
-        wait_for(collect, timeout=timeout, what=f"{count} messages on {', '.join(keys)}")
-        while True:
-            before = len(got)
-            got.extend(consumer)
-            if len(got) == before:
-                break
-    finally:
-        consumer.close()
-    return got
 
 
 def _assert_private(isolated: Isolated, sent: Sequence[bytes]) -> None:
     """No patient name, MRN or Patient id in any value, key or header on the test's topics
     (dead-letter values are sealed: the original request bodies only with the adapters' key)."""
-    messages = _consume(isolated, list(isolated.topics), 0, timeout=5)
+    messages = consume(isolated, list(isolated.topics), 0, timeout=5)
     assert messages, "nothing on the test's topics"
     for message in messages:
         texts = [message.key or b""] + [k.encode() + v for k, v in message.headers]
@@ -102,7 +80,7 @@ def test_valid_observation_gets_201_and_its_record_reaches_kafka(isolated: Isola
     body = F.dumps(F.HEART_RATE)
     (reply,), counters = _run_server(isolated, [("/fhir/Observation", body, "application/fhir+json")])
     assert reply[0] == 201 and _issues(reply[1])[0][:2] == ("information", "informational")
-    (message,) = _consume(isolated, ["numerics"], 1)
+    (message,) = consume(isolated, ["numerics"], 1)
     record = decode(message.value)
     assert (record.signal, record.value, record.unit) == ("MDC_ECG_HEART_RATE", 72.0, "/min")
     assert record.patient_ref == pseudonymize("MRN-000789", TEST_SECRET.encode()) and message.key == record.patient_ref.encode()
@@ -114,7 +92,7 @@ def test_bp_panel_bundle_gives_two_records(isolated: Isolated) -> None:
     body = F.dumps(F.bundle("transaction", F.BP_PANEL))
     (reply,), _ = _run_server(isolated, [("/fhir", body, "application/json")])
     assert reply[0] == 200 and "accepted 2" in _issues(reply[1])[0][2]
-    records = sorted((decode(m.value) for m in _consume(isolated, ["numerics"], 2)), key=lambda r: r.signal)
+    records = sorted((decode(m.value) for m in consume(isolated, ["numerics"], 2)), key=lambda r: r.signal)
     assert [(r.signal, r.value) for r in records] == [("MDC_PRESS_BLD_NONINV_DIA", 79.0), ("MDC_PRESS_BLD_NONINV_SYS", 121.0)]
     assert records[0].timestamp_ns == records[1].timestamp_ns
     _assert_private(isolated, [body])
@@ -132,23 +110,19 @@ def test_invalid_resource_gets_422_with_diagnostics_and_goes_to_the_dlq(isolated
     assert status == 422 and severity == "error" and where == ["Observation.valueQuantity.code"] and "carried in '/min'" in text
     assert status_400 == 400 and _issues(doc_400)[0][1] == "structure"
     assert status_ok == 201
-    letters = {unseal(m.value, TEST_SECRET.encode()): m for m in _consume(isolated, ["dlq"], 2)}  # unkeyed: any partition, any order
+    letters = {unseal(m.value, TEST_SECRET.encode()): m for m in consume(isolated, ["dlq"], 2)}  # unkeyed: any partition, any order
     assert sorted(letters) == sorted([bad_unit, not_json])
     first = parse_dead_letter_headers(letters[bad_unit].headers)
     assert first.field == "Observation.valueQuantity.code" and first.stage == "adapter:fhir-r4" and first.source_topic == "fhir-http"
-    assert [decode(m.value).signal for m in _consume(isolated, ["numerics"], 1)] == ["MDC_RESP_RATE"]
+    assert [decode(m.value).signal for m in consume(isolated, ["numerics"], 1)] == ["MDC_RESP_RATE"]
     assert counters["dead_lettered"] == 2
     _assert_private(isolated, [bad_unit, not_json, F.dumps(F.RESP_RATE)])
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_cli_serve_runs_the_http_server_into_kafka(isolated: Isolated) -> None:
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "wardwatch", "adapters", "serve", "fhir-r4", "--port", str(port)],
                             env=isolated.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     url = f"http://127.0.0.1:{port}/fhir"
@@ -164,7 +138,7 @@ def test_cli_serve_runs_the_http_server_into_kafka(isolated: Isolated) -> None:
         assert metadata.status_code == 200 and metadata.json()["resourceType"] == "CapabilityStatement"
         reply = requests.post(f"{url}/Observation", data=F.dumps(F.TEMPERATURE_F), headers={"Content-Type": "application/fhir+json"}, timeout=10)
         assert reply.status_code == 201, reply.text
-        (message,) = _consume(isolated, ["numerics"], 1)
+        (message,) = consume(isolated, ["numerics"], 1)
         assert (decode(message.value).signal, decode(message.value).value) == ("MDC_TEMP_BODY", 37.0)
         proc.send_signal(signal.SIGTERM)
         output, _ = proc.communicate(timeout=30)

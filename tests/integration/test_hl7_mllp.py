@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -13,8 +12,6 @@ from collections.abc import Sequence
 
 import hl7
 from hl7.client import MLLPClient
-from kafka import KafkaConsumer
-from kafka.consumer.fetcher import ConsumerRecord
 
 from wardwatch.streams.adapters.base import AdapterContext
 from wardwatch.streams.adapters.hl7_mllp import Hl7OruAdapter, MllpListener, start_listener
@@ -26,7 +23,7 @@ from ..adapters import hl7_samples as S
 from wardwatch.streams.sealing import unseal
 
 from ..conftest import TEST_SECRET
-from .conftest import Isolated, wait_for
+from .conftest import Isolated, consume, free_port
 
 PARTIAL = S.PCD01_NUMERICS.replace(b"MSG-0001", b"MSG-0002") + b"OBX|7|NM|99999-9^Nothing^LN||1|/min|||||F|||20260301101500\r"
 
@@ -62,25 +59,6 @@ def _run_listener(isolated: Isolated, payload_batches: Sequence[Sequence[bytes]]
     return asyncio.run(scenario())
 
 
-def _consume(isolated: Isolated, keys: Sequence[str], count: int, timeout: float = 60) -> list[ConsumerRecord]:
-    consumer = KafkaConsumer(*[isolated.topics[k] for k in keys], bootstrap_servers=isolated.settings.kafka.bootstrap_servers,
-                             auto_offset_reset="earliest", consumer_timeout_ms=1500, group_id=None)
-    got: list[ConsumerRecord] = []
-
-    def collect() -> bool:
-        got.extend(consumer)
-        return len(got) >= count
-
-    try:
-        wait_for(collect, timeout=timeout, what=f"{count} messages on {', '.join(keys)}")
-        while True:  # and anything beyond the count: more would be a bug
-            before = len(got)
-            got.extend(consumer)
-            if len(got) == before:
-                break
-    finally:
-        consumer.close()
-    return got
 
 
 def _assert_private(isolated: Isolated, sent: Sequence[bytes]) -> None:
@@ -88,7 +66,7 @@ def _assert_private(isolated: Isolated, sent: Sequence[bytes]) -> None:
 
     Dead-letter values are sealed: the original message, byte for byte, only with the adapters' key.
     """
-    messages = _consume(isolated, list(isolated.topics), 0, timeout=5)
+    messages = consume(isolated, list(isolated.topics), 0, timeout=5)
     assert messages, "nothing on the test's topics"
     for message in messages:
         texts = [message.key or b""] + [k.encode() + v for k, v in message.headers]
@@ -104,7 +82,7 @@ def test_valid_oru_is_acked_aa_and_its_records_reach_kafka(isolated: Isolated) -
     (answers,), counters = _run_listener(isolated, [[S.PCD01_NUMERICS, S.WAVEFORMS]])
     assert answers == [("AA", "MSG-0001", ""), ("AA", "W-1", "")]
     expected = Hl7OruAdapter(_context(isolated)).parse(S.PCD01_NUMERICS + S.WAVEFORMS.split(b"\r", 1)[1]).records
-    messages = _consume(isolated, ["numerics", "waveforms"], 7)
+    messages = consume(isolated, ["numerics", "waveforms"], 7)
     assert sorted((decode(m.value) for m in messages), key=repr) == sorted(expected, key=repr)
     assert len(expected) == 7 and sum(m.topic == isolated.topics["waveforms"] for m in messages) == 2
     for message in messages:
@@ -118,9 +96,9 @@ def test_one_bad_obx_gives_ae_good_obx_on_the_topic_and_the_message_on_the_dlq(i
     (answers,), _ = _run_listener(isolated, [[PARTIAL]])
     code, control_id, text = answers[0]
     assert (code, control_id) == ("AE", "MSG-0002") and "99999-9" in text
-    numerics = _consume(isolated, ["numerics"], 5)
+    numerics = consume(isolated, ["numerics"], 5)
     assert sorted(decode(m.value).signal for m in numerics) == sorted(s for s, _, _ in S.PCD01_EXPECTED)
-    (letter_message,) = _consume(isolated, ["dlq"], 1)
+    (letter_message,) = consume(isolated, ["dlq"], 1)
     assert unseal(letter_message.value, TEST_SECRET.encode()) == PARTIAL  # sealed original bytes
     letter = parse_dead_letter_headers(letter_message.headers)
     assert letter.field == "OBX[7]-3" and "not a signal WardWatch knows" in letter.reason
@@ -134,22 +112,18 @@ def test_garbage_and_non_oru_get_ar_go_to_the_dlq_and_the_listener_keeps_answeri
     assert [a[:2] for a in answers[0]] == [("AR", ""), ("AR", "A-1")]
     assert "not ORU^R01" in answers[0][1][2]
     assert answers[1] == [("AA", "C-77", "")]
-    letters = {unseal(m.value, TEST_SECRET.encode()): parse_dead_letter_headers(m.headers) for m in _consume(isolated, ["dlq"], 2)}  # unkeyed: any order
+    letters = {unseal(m.value, TEST_SECRET.encode()): parse_dead_letter_headers(m.headers) for m in consume(isolated, ["dlq"], 2)}  # unkeyed: any order
     assert sorted(letters) == sorted([garbage, S.ADT])
     assert (letters[garbage].field, letters[S.ADT].field) == ("$", "MSH-9")
-    assert len(_consume(isolated, ["numerics"], 4)) == 4
+    assert len(consume(isolated, ["numerics"], 4)) == 4
     assert counters["received"] == 3 and counters["dead_lettered"] == 2
     _assert_private(isolated, [garbage, S.ADT, S.LOINC_VITALS])
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def test_cli_serve_runs_the_listener_into_kafka_and_logs_counters_on_stop(isolated: Isolated) -> None:
-    port = _free_port()
+    port = free_port()
     env = {**isolated.env, "WARDWATCH_LOG_LEVEL": "INFO"}
     proc = subprocess.Popen([sys.executable, "-m", "wardwatch", "adapters", "serve", "hl7-oru", "--port", str(port), "--log-every", "1"],
                             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
@@ -165,7 +139,7 @@ def test_cli_serve_runs_the_listener_into_kafka_and_logs_counters_on_stop(isolat
         else:
             raise AssertionError("the listener did not start")
         assert answers == [("AA", "C-77", "")]
-        assert len(_consume(isolated, ["numerics"], 4)) == 4
+        assert len(consume(isolated, ["numerics"], 4)) == 4
         time.sleep(1.5)  # at least one periodic counter line
         proc.send_signal(signal.SIGINT)
         output, _ = proc.communicate(timeout=30)

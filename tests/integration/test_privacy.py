@@ -19,16 +19,12 @@ from kafka import KafkaAdminClient, KafkaConsumer
 
 from ..adapters import fhir_samples as F
 from ..adapters import hl7_samples as S
-from .conftest import Isolated, WorkerProcess, wait_for
+from .conftest import Isolated, WorkerProcess, free_port, wait_for
 
 MQTT_IDS = ["MRN-WEAR-0424", "Philippa Quenby"]
 IDENTIFIERS = [*S.IDENTIFIERS, *F.IDENTIFIERS, *MQTT_IDS]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _serve(name: str, port: int | None, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -49,7 +45,7 @@ def _wait_port(port: int) -> bool:
 
 def test_no_identifier_in_topics_logs_or_influxdb(isolated: Isolated, worker: WorkerProcess, tmp_path: Path) -> None:
     env = dict(isolated.env, WARDWATCH_MQTT_TOPIC_ROOT=f"priv-{isolated.settings.kafka.topic_prefix}", WARDWATCH_LOG_LEVEL="DEBUG")
-    hl7_port, fhir_port = _free_port(), _free_port()
+    hl7_port, fhir_port = free_port(), free_port()
     procs = {
         "hl7": _serve("hl7-oru", hl7_port, env, tmp_path / "hl7.log"),
         "fhir": _serve("fhir-r4", fhir_port, env, tmp_path / "fhir.log"),
