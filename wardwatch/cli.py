@@ -13,6 +13,7 @@ import click
 from wardwatch.cli_adapters import adapters as adapters_group
 from wardwatch.cli_alarms import register as register_alarms
 from wardwatch.cli_burden import register as register_burden
+from wardwatch.cli_dlq import dlq as dlq_group
 from wardwatch.cli_eval import eval_group
 from wardwatch.cli_sources import register as register_sources
 from wardwatch.config import Settings, describe_settings, load_settings
@@ -203,6 +204,7 @@ cli.add_command(adapters_group)
 register_sources(cli)  # wardwatch replay, wardwatch scenario
 register_alarms(cli)  # wardwatch alarms log
 register_burden(cli)  # wardwatch alarms burden, wardwatch api serve
+cli.add_command(dlq_group)  # wardwatch dlq show
 cli.add_command(eval_group)  # wardwatch eval qrs
 
 

@@ -93,3 +93,37 @@ def test_invalid_records_go_to_dead_letter_and_worker_survives(isolated: Isolate
     rows = wait_for(lambda: _rows(isolated), timeout=60, what="the valid observation after the bad ones")
     assert [(r["time"], r["value"]) for r in rows] == [(T0 + 1_000_000_000, 96.0)]
     assert worker.alive(), worker.output()[-3000:]
+
+
+def test_dlq_show_explains_each_dead_letter_and_unseals_on_request(isolated: Isolated) -> None:
+    """An adapter's sealed dead letter and the sink's clear one, read back with `wardwatch dlq show`."""
+    import asyncio
+    import subprocess
+    import sys
+
+    from wardwatch.streams.adapters.base import AdapterContext
+    from wardwatch.streams.adapters.hl7_mllp import Hl7OruAdapter
+    from wardwatch.streams.adapters.ingest import Ingestor
+    from wardwatch.streams.publish import RecordProducer
+
+    raw = b"MSH|^~\\&|MON|ICU|WW|HOSP|20260301101500||ADT^A01|X-1|P|2.6\rPID|||MRN-DLQ-77||Snodgrass^Augustus\r"
+
+    async def reject() -> None:
+        async with RecordProducer(isolated.settings.kafka) as producer:
+            ingestor = Ingestor(Hl7OruAdapter(AdapterContext(secret=TEST_SECRET.encode())), producer, source="hl7-mllp")
+            outcome = await ingestor.ingest(raw)
+            assert not outcome.ok
+
+    asyncio.run(reject())
+
+    def show(*args: str) -> str:
+        out = subprocess.run([sys.executable, "-m", "wardwatch", "dlq", "show", *args], capture_output=True, text=True,
+                             timeout=60, env=isolated.env)
+        assert out.returncode == 0, out.stderr
+        return out.stdout
+
+    sealed = show()
+    assert "adapter:hl7-oru" in sealed and "MSH-9" in sealed and "sealed (" in sealed
+    assert "Snodgrass" not in sealed and "MRN-DLQ-77" not in sealed
+    opened = show("--unseal")
+    assert "Snodgrass^Augustus" in opened and "MRN-DLQ-77" in opened
