@@ -30,6 +30,7 @@ from pathlib import Path
 from wardwatch.alerting.burden import CATCHES, BurdenSummary, open_source, run_burden
 from wardwatch.cli_burden import SourceResult, fmt_delay, load_rule_sets
 from wardwatch.streams.scenarios import scenario_catalog
+from machine import cpu_model  # bench/machine.py (scripts run from bench/)
 
 REPORT = Path(__file__).resolve().parent / "reports" / "alarm-burden.md"
 SECRET = b"bench-secret-0123456789abcdef"
@@ -39,14 +40,6 @@ TICK_S, GRACE_S = 2.0, 120.0
 RULE_SETS = ("ward-default", "naive-thresholds")
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def run_one(target: str, seed: int | None, waveforms: bool) -> tuple[str, int | None, bool, SourceResult, float]:

@@ -31,6 +31,7 @@ import pydantic
 
 from wardwatch.streams.codec import decode, encode, from_json, to_json
 from wardwatch.streams.records import NumericObservation, WaveformChunk
+from machine import cpu_model  # bench/machine.py (scripts run from bench/)
 
 log = logging.getLogger("bench.codec")
 SPREADS: list[float] = []  # (max - min) / median of the repeats of each measurement
@@ -164,9 +165,7 @@ def run_cases(kind: str, record: NumericObservation | WaveformChunk, faust_cls: 
 
 
 def machine() -> list[str]:
-    info = Path("/proc/cpuinfo")
-    text = info.read_text() if info.exists() else ""
-    cpu = next((ln.split(":", 1)[1].strip() for ln in text.splitlines() if ln.startswith("model name")), "unknown")
+    cpu = cpu_model()
     libs = ", ".join(f"{p} {version(p)}" for p in ("msgspec", "orjson", "pydantic", "faust-streaming", "numpy"))
     return [f"- Platform: {platform.platform()}", f"- CPU: {cpu}, {os.cpu_count()} logical cores",
             f"- Python: {platform.python_implementation()} {platform.python_version()}", f"- Libraries: {libs}",

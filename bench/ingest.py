@@ -57,6 +57,7 @@ from wardwatch.streams.adapters.ingest import Ingestor
 from wardwatch.streams.deadletter import DeadLetter
 from wardwatch.streams.records import Record
 from wardwatch.streams.topics import topic_names
+from machine import cpu_model  # bench/machine.py (scripts run from bench/)
 
 ROOT = Path(__file__).resolve().parents[1]
 REPORT = ROOT / "bench" / "reports" / "ingest.md"
@@ -288,11 +289,6 @@ def end_to_end(name: str, kind: str, workload: list[tuple[dt.datetime, Any]], co
 
 # --- report ------------------------------------------------------------------------------------------
 
-def cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor() or "unknown"
 
 
 def main() -> None:

@@ -31,6 +31,7 @@ from pathlib import Path
 import numpy as np
 from scipy.io import loadmat
 
+from machine import cpu_model  # bench/machine.py (scripts run from bench/)
 from wardwatch.models.signal import (
     BeatMatch,
     StreamingPulseDetector,
@@ -336,7 +337,7 @@ def write_report(tallies, held_out, costs, rows, ppg, sqi_rows, load, took) -> N
     a("")
     a("## Machine")
     a("")
-    cpu = next((ln.split(":", 1)[1].strip() for ln in Path("/proc/cpuinfo").read_text().splitlines() if ln.startswith("model name")), platform.processor())
+    cpu = cpu_model()
     a(f"- Platform: {platform.platform()}")
     a(f"- CPU: {cpu}, {os.cpu_count()} logical cores (shared with other work while this ran)")
     a(f"- Python: {platform.python_implementation()} {platform.python_version()}")

@@ -36,6 +36,7 @@ from wardwatch.streams.adapters.mqtt_wearable import MqttWearableAdapter, serve,
 from wardwatch.streams.adapters.wfdb_replay import WfdbReplay
 from wardwatch.streams.codec import encode
 from wardwatch.streams.scenarios import DATA_DIR, ScenarioRunner, load_ward, run_scenario
+from machine import cpu_model  # bench/machine.py (scripts run from bench/)
 
 REPORT = Path(__file__).resolve().parent / "reports" / "sources.md"
 SECRET = b"bench-secret-0123456789abcdef"
@@ -43,14 +44,6 @@ T0 = 1_790_000_000_000_000_000
 REPEATS = 5
 
 
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def timed(fn: Any, repeats: int = REPEATS) -> list[float]:

@@ -25,6 +25,8 @@ from wardwatch.config import Settings, load_settings
 from wardwatch.stack import stack_status
 from wardwatch.streams.topics import ensure_topics, topic_names
 
+from wardwatch.streams.sealing import unseal
+
 from ..conftest import TEST_SECRET
 
 pytestmark = pytest.mark.integration
@@ -161,3 +163,21 @@ def consume(isolated: Isolated, keys: Sequence[str], count: int, timeout: float 
     finally:
         consumer.close()
     return got
+
+
+def assert_private(isolated: Isolated, sent: Sequence[bytes], identifiers: Sequence[str]) -> None:
+    """No patient name or record number in any value, key or header on the test's topics.
+
+    Dead-letter values are sealed: the original message (one of ``sent``), byte for byte, only
+    with the adapters' key.
+    """
+    messages = consume(isolated, list(isolated.topics), 0, timeout=5)
+    assert messages, "nothing on the test's topics"
+    for message in messages:
+        texts = [message.key or b""] + [k.encode() + v for k, v in message.headers]
+        if message.topic == isolated.topics["dlq"]:  # sealed: nothing readable, nothing lost
+            assert unseal(message.value, TEST_SECRET.encode()) in sent
+        texts.append(message.value)
+        blob = b" ".join(texts).decode("utf-8", "replace").lower()
+        leaked = [word for word in identifiers if word.lower() in blob]
+        assert not leaked, f"{leaked} on {message.topic}"

@@ -25,7 +25,7 @@ from ..adapters import fhir_samples as F
 from wardwatch.streams.sealing import unseal
 
 from ..conftest import TEST_SECRET
-from .conftest import Isolated, consume, free_port
+from .conftest import Isolated, assert_private, consume, free_port
 
 Reply = tuple[int, dict[str, Any]]
 
@@ -56,19 +56,6 @@ def _run_server(isolated: Isolated, requests_: Sequence[tuple[str, bytes, str]])
 
 
 
-def _assert_private(isolated: Isolated, sent: Sequence[bytes]) -> None:
-    """No patient name, MRN or Patient id in any value, key or header on the test's topics
-    (dead-letter values are sealed: the original request bodies only with the adapters' key)."""
-    messages = consume(isolated, list(isolated.topics), 0, timeout=5)
-    assert messages, "nothing on the test's topics"
-    for message in messages:
-        texts = [message.key or b""] + [k.encode() + v for k, v in message.headers]
-        if message.topic == isolated.topics["dlq"]:  # sealed: nothing readable, nothing lost
-            assert unseal(message.value, TEST_SECRET.encode()) in sent
-        texts.append(message.value)
-        blob = b" ".join(texts).decode("utf-8", "replace").lower()
-        leaked = [word for word in F.IDENTIFIERS if word.lower() in blob]
-        assert not leaked, f"{leaked} on {message.topic}"
 
 
 def _issues(doc: dict[str, Any]) -> list[tuple[str, str, str, list[str] | None]]:
@@ -85,7 +72,7 @@ def test_valid_observation_gets_201_and_its_record_reaches_kafka(isolated: Isola
     assert (record.signal, record.value, record.unit) == ("MDC_ECG_HEART_RATE", 72.0, "/min")
     assert record.patient_ref == pseudonymize("MRN-000789", TEST_SECRET.encode()) and message.key == record.patient_ref.encode()
     assert counters["accepted"] == 1
-    _assert_private(isolated, [body])
+    assert_private(isolated, [body], F.IDENTIFIERS)
 
 
 def test_bp_panel_bundle_gives_two_records(isolated: Isolated) -> None:
@@ -95,7 +82,7 @@ def test_bp_panel_bundle_gives_two_records(isolated: Isolated) -> None:
     records = sorted((decode(m.value) for m in consume(isolated, ["numerics"], 2)), key=lambda r: r.signal)
     assert [(r.signal, r.value) for r in records] == [("MDC_PRESS_BLD_NONINV_DIA", 79.0), ("MDC_PRESS_BLD_NONINV_SYS", 121.0)]
     assert records[0].timestamp_ns == records[1].timestamp_ns
-    _assert_private(isolated, [body])
+    assert_private(isolated, [body], F.IDENTIFIERS)
 
 
 def test_invalid_resource_gets_422_with_diagnostics_and_goes_to_the_dlq(isolated: Isolated) -> None:
@@ -116,7 +103,7 @@ def test_invalid_resource_gets_422_with_diagnostics_and_goes_to_the_dlq(isolated
     assert first.field == "Observation.valueQuantity.code" and first.stage == "adapter:fhir-r4" and first.source_topic == "fhir-http"
     assert [decode(m.value).signal for m in consume(isolated, ["numerics"], 1)] == ["MDC_RESP_RATE"]
     assert counters["dead_lettered"] == 2
-    _assert_private(isolated, [bad_unit, not_json, F.dumps(F.RESP_RATE)])
+    assert_private(isolated, [bad_unit, not_json, F.dumps(F.RESP_RATE)], F.IDENTIFIERS)
 
 
 
