@@ -2,7 +2,7 @@
 # WardWatch's two entry points, for a fresh Debian machine with nothing running:
 #   ./dev.sh demo [wardwatch demo options]   set up, start the local stack and a live demo ward
 #   ./dev.sh test [pytest options]           set up, start the local stack, run the whole test suite
-# Both install what they need: Debian packages (Java, Maven, InfluxDB, Mosquitto) with apt-get,
+# Both install what they need: Debian packages (Java, Maven, InfluxDB, Mosquitto, Chromium) with apt-get,
 # Python packages into .venv (pinned by pyproject.toml and requirements.lock), Kafka's jars from
 # Maven Central (on first `wardwatch stack up`).
 set -euo pipefail
@@ -16,6 +16,9 @@ ensure_debian_packages() {
   command -v mvn >/dev/null 2>&1 || missing+=(maven)
   command -v influxd >/dev/null 2>&1 || missing+=(influxdb)
   { command -v mosquitto >/dev/null 2>&1 || [ -x /usr/sbin/mosquitto ]; } || missing+=(mosquitto)
+  # the ward page's browser tests drive Debian's Chromium headless
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  command -v chromedriver >/dev/null 2>&1 || missing+=(chromium-driver)
   [ ${#missing[@]} -eq 0 ] && return 0
   command -v apt-get >/dev/null 2>&1 || { log "apt-get not found: install ${missing[*]} by hand"; exit 1; }
   local sudo=""

@@ -27,7 +27,9 @@ import msgspec
 from faust.types import EventT
 
 from wardwatch.agents.alerting import register_alerting
+from wardwatch.agents.detect import register_detect
 from wardwatch.agents.influx import InfluxWriter, features_to_point, to_point
+from wardwatch.agents.notes import register_notes
 from wardwatch.agents.signal import register_signal
 from wardwatch.agents.sinks import SINK_STAGE, dead_letter_event, guarded, store_batch
 from wardwatch.config import Settings
@@ -70,6 +72,9 @@ def create_app(settings: Settings) -> faust.App:
         broker_session_timeout=kafka.session_timeout_s,
         broker_heartbeat_interval=max(1.0, kafka.session_timeout_s / 4),
         web_enabled=False,
+        # Faust's own folder (tables are in memory; it still keeps a lock file there): under the
+        # stack's state folder, not the current directory
+        datadir=str(settings.stack.state_dir / "faust" / "{conf.name}-data"),
     )
     names = topic_names(kafka.topic_prefix)
     raw = {"key_serializer": "raw", "value_serializer": "raw", "partitions": kafka.partitions}
@@ -121,5 +126,7 @@ def create_app(settings: Settings) -> faust.App:
             await guarded(dlq, event, SCORE_STAGE, score_one)
 
     register_signal(app, settings, names, dlq)
+    register_detect(app, settings, names, dlq)
     register_alerting(app, settings, names, dlq)
+    register_notes(app, settings, names, dlq)
     return app

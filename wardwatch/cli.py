@@ -13,8 +13,11 @@ import click
 from wardwatch.cli_adapters import adapters as adapters_group
 from wardwatch.cli_alarms import register as register_alarms
 from wardwatch.cli_burden import register as register_burden
+from wardwatch.cli_dashboards import register as register_dashboards
 from wardwatch.cli_dlq import dlq as dlq_group
 from wardwatch.cli_eval import eval_group
+from wardwatch.cli_models import register as register_models
+from wardwatch.cli_notes import register as register_notes
 from wardwatch.cli_sources import register as register_sources
 from wardwatch.config import Settings, describe_settings, load_settings
 from wardwatch.errors import ConfigurationError, WardWatchError
@@ -206,6 +209,9 @@ register_alarms(cli)  # wardwatch alarms log
 register_burden(cli)  # wardwatch alarms burden, wardwatch api serve
 cli.add_command(dlq_group)  # wardwatch dlq show
 cli.add_command(eval_group)  # wardwatch eval qrs
+register_models(cli)  # wardwatch train, wardwatch eval challenge2015|af, wardwatch detectors
+register_notes(cli)  # wardwatch notes
+register_dashboards(cli)  # wardwatch dashboards, wardwatch ward
 
 
 def main() -> None:

@@ -31,6 +31,7 @@ __all__ = [
     "InfluxSettings",
     "MqttSettings",
     "LLMSettings",
+    "DetectSettings",
     "WardSettings",
     "ScoreSettings",
     "AlertSettings",
@@ -105,6 +106,19 @@ class InfluxSettings(BaseSettings):
     batch_size: int = Field(5000, ge=1, le=100_000, description="Points per write request, at most.")
     flush_interval_s: float = Field(1.0, gt=0, le=60, description="Longest a point waits in the sink before it is written.")
     timeout_s: float = Field(10.0, gt=0, le=300, description="HTTP timeout of one request.")
+    manage_retention: bool = Field(True, description="Create/alter the retention policies below at start (off: leave them to the DBA; needed on 2.x/3.x).")
+    retention_clinical: str = Field("365d", description="Duration of the default policy (autogen): vitals, features, alarms, notes (InfluxQL duration or INF).")
+    retention_waveforms: str = Field("24h", description="Duration of the policy 'waveforms' (raw waveform strips).")
+    retention_operations: str = Field("14d", description="Duration of the policy 'operations' (sink statistics, dead-letter counts).")
+
+    @field_validator("retention_clinical", "retention_waveforms", "retention_operations")
+    @classmethod
+    def _check_duration(cls, value: str) -> str:
+        if value.upper() == "INF":
+            return "INF"
+        if not re.fullmatch(r"(\d+[wdh])+", value) or int(re.sub(r"\D.*", "", value)) == 0:
+            raise ValueError("an InfluxQL duration of at least 1h such as 24h, 30d, 52w, or INF")
+        return value
 
     @field_validator("url")
     @classmethod
@@ -153,6 +167,24 @@ class LLMSettings(BaseSettings):
     endpoint_url: str = Field("", description="OpenAI-compatible base URL (vLLM, TGI, Ollama) for backend=openai.")
     api_key: SecretStr = Field(SecretStr(""), description="API key for the endpoint.")
     timeout_s: float = Field(20.0, gt=0, le=600, description="Longest a note may take before the template note goes out.")
+    model_name: str = Field("", description="Model name sent to the OpenAI-compatible endpoint (empty: the server's default).")
+    max_new_tokens: int = Field(48, ge=8, le=512, description="Longest model note, in tokens (one headline and up to three detail lines).")
+    concurrency: int = Field(2, ge=1, le=64, description="Notes written at once by one worker's note agent.")
+    prompt_version: str = Field("v1", pattern=r"^v[0-9]+$", description="Prompt file models/notes/prompts/note-<version>.txt.")
+    verifier_path: str = Field("", description="Verifier terms and tolerances (YAML); empty = models/notes/defaults/verifier.yaml.")
+    log_prompts: bool = Field(False, description="Log each prompt and raw model answer (bed and facts only, never identifiers).")
+
+
+class DetectSettings(BaseSettings):
+    """The detect agent: torch detectors over windows of many patients, micro-batched."""
+
+    model_config = _config("WARDWATCH_DETECT_")
+
+    enabled: bool = Field(True, description="Run the detect agent in the worker.")
+    device: Literal["auto", "cpu", "cuda"] = Field("auto", description="Torch device: auto (CUDA when present, else CPU), cpu or cuda.")
+    batch_max: int = Field(64, ge=1, le=4096, description="Flush a micro-batch to the detector at this many windows.")
+    batch_wait_ms: float = Field(50.0, ge=0, le=10_000, description="Flush a micro-batch after this many milliseconds even if not full.")
+    af_every_s: float = Field(10.0, gt=0, le=300, description="Score AF on each patient's latest ECG window every this many seconds of signal.")
 
 
 class WardSettings(BaseSettings):
@@ -418,6 +450,10 @@ class ApiSettings(BaseSettings):
         description='JSON: bearer token (16+ characters) -> {"role": "nurse"|"doctor"|"viewer", "user": pseudonymous staff id}.',
     )
     max_body_bytes: int = Field(16_384, ge=256, le=1_048_576, description="Largest request body the API reads, bytes.")
+    # the ward page (`wardwatch ward serve`, issue 8): same host and tokens
+    ward_port: int = Field(8090, ge=1, le=65535, description="Port of the ward page (`wardwatch ward serve`).")
+    ward_history_s: float = Field(900.0, ge=10, le=86_400, description="Seconds of recent vitals the ward page keeps for its trend sparklines.")
+    session_ttl_s: float = Field(43_200.0, ge=60, le=604_800, description="Lifetime of a ward page login, seconds.")
 
     @field_validator("tokens")
     @classmethod
@@ -435,6 +471,7 @@ _SECTIONS: dict[str, type[BaseSettings]] = {
     "influx": InfluxSettings,
     "mqtt": MqttSettings,
     "llm": LLMSettings,
+    "detect": DetectSettings,
     "ward": WardSettings,
     "score": ScoreSettings,
     "alert": AlertSettings,
@@ -453,6 +490,7 @@ class Settings:
     influx: InfluxSettings
     mqtt: MqttSettings
     llm: LLMSettings
+    detect: DetectSettings
     ward: WardSettings
     score: ScoreSettings
     alert: AlertSettings
