@@ -34,6 +34,7 @@ import msgspec
 from faust.types import EventT
 
 from wardwatch.agents.influx import InfluxWriter
+from wardwatch.agents.notes import latest_note, notes_table
 from wardwatch.agents.sinks import dead_letter_event, guarded, until_written
 from wardwatch.alerting.alarmlog import AlarmLog, AlarmLogEntry, alert_entry, decode_entry, delivery_entry, encode_entry
 from wardwatch.alerting.channels.base import Notification
@@ -133,6 +134,7 @@ def register_alerting(app: faust.App, settings: Settings, names: dict[str, str],
             await ticks.send(key=key, value=_ENCODE.encode(AlarmTick(patient_ref=key.decode(), now_ns=now)))
 
     router_box: list[NotificationRouter] = []
+    notes_latest = notes_table(app, kafka.partitions)  # the note agent's latest note per alert (issue 7)
 
     @app.agent(notifications, name="notify")
     async def notify(stream: faust.StreamT[bytes]) -> None:
@@ -151,7 +153,8 @@ def register_alerting(app: faust.App, settings: Settings, names: dict[str, str],
             if sent.get(nid) is not None:
                 return  # delivered before a restart
             notification = Notification(notification_id=request.notification_id, alert=request.alert,
-                                        tier=request.tier, reason=request.reason)
+                                        tier=request.tier, reason=request.reason,
+                                        note=latest_note(notes_latest, request.patient_ref, request.alert_id))
             results = await router.dispatch(notification)
             if any(r.delivered for r in results):
                 sent[nid] = str(time.time_ns()).encode()

@@ -8,6 +8,8 @@ agent               reads                                          writes
 ``influx-numerics`` ``vitals.numerics``                            InfluxDB ``vitals``; bad → ``dlq``
 ``score``           ``vitals.numerics`` + ``vitals.events``        ``features`` (NEWS2); bad events → ``dlq``
 ``influx-features`` ``features``                                   InfluxDB ``features``
+``influx-alerts``   ``alerts``                                     InfluxDB ``alert_state``
+``influx-dead-...`` ``dlq``                                        InfluxDB ``operations.dead_letters``
 =================== ============================================== ==================================
 
 the signal agent (:mod:`wardwatch.agents.signal`): waveforms → ``ecg``/``ppg``/``resp``/``motion``
@@ -28,12 +30,13 @@ from faust.types import EventT
 
 from wardwatch.agents.alerting import register_alerting
 from wardwatch.agents.detect import register_detect
-from wardwatch.agents.influx import InfluxWriter, features_to_point, to_point
+from wardwatch.agents.influx import InfluxWriter, features_to_point, register_influx_sinks, to_point
 from wardwatch.agents.notes import register_notes
 from wardwatch.agents.signal import register_signal
 from wardwatch.agents.sinks import SINK_STAGE, dead_letter_event, guarded, store_batch
 from wardwatch.config import Settings
 from wardwatch.errors import SchemaValidationError
+from wardwatch.kafka_security import faust_options
 from wardwatch.models.scoring import PatientScorer, ScoringConfig
 from wardwatch.streams.codec import CONTENT_TYPE, decode, encode
 from wardwatch.streams.records import ChartedEvent, Features, NumericObservation
@@ -60,6 +63,7 @@ def scoring_config(settings: Settings) -> ScoringConfig:
 def create_app(settings: Settings) -> faust.App:
     """Build the Faust app with its topics, tables and agents from ``settings``."""
     kafka = settings.kafka
+    (settings.stack.state_dir / "faust").mkdir(parents=True, exist_ok=True)  # Faust makes only the last level
     app = faust.App(
         kafka.app_id,
         broker=[f"kafka://{server.strip()}" for server in kafka.bootstrap_servers.split(",")],
@@ -75,6 +79,7 @@ def create_app(settings: Settings) -> faust.App:
         # Faust's own folder (tables are in memory; it still keeps a lock file there): under the
         # stack's state folder, not the current directory
         datadir=str(settings.stack.state_dir / "faust" / "{conf.name}-data"),
+        **faust_options(kafka),  # TLS / SASL-SCRAM credentials (wardwatch.kafka_security)
     )
     names = topic_names(kafka.topic_prefix)
     raw = {"key_serializer": "raw", "value_serializer": "raw", "partitions": kafka.partitions}
@@ -129,4 +134,5 @@ def create_app(settings: Settings) -> faust.App:
     register_detect(app, settings, names, dlq)
     register_alerting(app, settings, names, dlq)
     register_notes(app, settings, names, dlq)
+    register_influx_sinks(app, settings, names, dlq)
     return app

@@ -1,55 +1,90 @@
 """InfluxDB through its v1 HTTP API, with InfluxData's ``influxdb`` client.
 
-Schema of what the numerics sink writes (measurement ``vitals``):
+Every measurement, tag and field WardWatch writes is documented in ``docs/influxdb-schema.md``;
+patients appear only as their pseudonymous reference (tag ``patient``). In short:
 
-========== ======= ==================================================================
-name       kind    meaning
-========== ======= ==================================================================
-ward       tag     ward identifier
-bed        tag     bed label
-patient    tag     pseudonymous patient reference (``p-`` + 20 hex digits), never an identifier
-signal     tag     MDC reference id (``MDC_ECG_HEART_RATE``); its unit is the table's canonical unit
-value      field   float, in the signal's canonical UCUM unit
-device     field   device id (string)
-quality    field   comma-separated quality flags (string), only when there are some
-time               the observation's timestamp, nanosecond precision
-========== ======= ==================================================================
+=================== ============== ==============================================================
+measurement         policy         written by
+=================== ============== ==============================================================
+``vitals``          ``autogen``    ``influx-numerics``: one point per numeric observation
+``features``        ``autogen``    ``influx-features``: NEWS2, trends, ECG/PPG/respiration values
+``alarm_log``       ``autogen``    ``alarm-log`` (:mod:`wardwatch.alerting.alarmlog`)
+``alert_state``     ``autogen``    ``influx-alerts``: every alert state change
+``alert_notes``     ``autogen``    the note agent
+``waveforms``       ``waveforms``  (reserved for raw waveform strips; nothing writes it yet)
+``sink_writes``     ``operations`` every :class:`InfluxWriter`: points, requests, delay, failures
+``dead_letters``    ``operations`` ``influx-dead-letters``: one point per dead letter
+=================== ============== ==============================================================
 
-Derived values (measurement ``features``), one point per Features record:
+Retention: the database's default policy (``autogen``) keeps the clinical record
+(``WARDWATCH_INFLUX_RETENTION_CLINICAL``, 365 days); ``waveforms`` 24 hours and ``operations`` 14
+days. :meth:`InfluxWriter.ensure_schema` creates or alters them, idempotently, before the first
+write; each point goes to its measurement's policy (:data:`RETENTION_POLICY_OF`).
 
-========== ======= ==================================================================
-ward, bed  tag     as above
-patient    tag     pseudonymous patient reference
-source     tag     what computed them: ``news2``, ``trends``, ``ecg``, ...
-<name>     field   one float per value, e.g. ``news2.total``, ``news2.spo2``, ``input.spo2_pct``
-flags      field   comma-separated flags (string), e.g. ``partial``, only when there are some
-time               the evaluation's timestamp, nanosecond precision
-========== ======= ==================================================================
+Delivery: see :mod:`wardwatch.agents.sinks`: a batch is retried with backoff while InfluxDB does
+not answer and the agent reads nothing further, so Kafka keeps the backlog and no offset is
+committed past what was written. Each writer reports what it wrote every
+:data:`STATS_INTERVAL_S` seconds into ``operations.sink_writes``.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
+import threading
+import time
 from collections.abc import Iterable, Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
+import faust
+from faust.types import EventT
 from influxdb import InfluxDBClient
 from influxdb.exceptions import InfluxDBClientError
 
-from wardwatch.config import InfluxSettings
-from wardwatch.streams.records import Features, NumericObservation
+from wardwatch.config import InfluxSettings, Settings
+from wardwatch.streams.records import Alert, Features, NumericObservation
 
-__all__ = ["VITALS_MEASUREMENT", "FEATURES_MEASUREMENT", "to_point", "features_to_point", "InfluxWriter"]
+__all__ = [
+    "VITALS_MEASUREMENT",
+    "FEATURES_MEASUREMENT",
+    "ALERT_STATE_MEASUREMENT",
+    "SINK_WRITES_MEASUREMENT",
+    "DEAD_LETTERS_MEASUREMENT",
+    "WAVEFORMS_MEASUREMENT",
+    "RETENTION_POLICY_OF",
+    "STATS_INTERVAL_S",
+    "to_point",
+    "features_to_point",
+    "alert_to_point",
+    "dead_letter_to_point",
+    "InfluxWriter",
+    "register_influx_sinks",
+]
 
 logger = logging.getLogger(__name__)
 
 VITALS_MEASUREMENT = "vitals"
 FEATURES_MEASUREMENT = "features"
+ALERT_STATE_MEASUREMENT = "alert_state"
+WAVEFORMS_MEASUREMENT = "waveforms"
+SINK_WRITES_MEASUREMENT = "sink_writes"
+DEAD_LETTERS_MEASUREMENT = "dead_letters"
+
+#: The retention policy of each measurement not kept in the database's default policy.
+RETENTION_POLICY_OF: dict[str, str] = {
+    WAVEFORMS_MEASUREMENT: "waveforms",
+    SINK_WRITES_MEASUREMENT: "operations",
+    DEAD_LETTERS_MEASUREMENT: "operations",
+}
+#: Seconds between two ``sink_writes`` reports of one writer.
+STATS_INTERVAL_S = 10.0
+_ACTIVE_STATES = ("active", "escalated")
 
 
 def to_point(record: NumericObservation) -> dict[str, Any]:
-    """The InfluxDB point of one numeric observation (see the module's schema)."""
+    """The InfluxDB point of one numeric observation (measurement ``vitals``)."""
     fields: dict[str, Any] = {"value": float(record.value), "device": record.device_id}
     if record.quality:
         fields["quality"] = ",".join(record.quality)
@@ -76,8 +111,48 @@ def features_to_point(record: Features) -> dict[str, Any]:
     }
 
 
+def alert_to_point(alert: Alert) -> dict[str, Any]:
+    """The ``alert_state`` point of one alert state change (at ``updated_ns``).
+
+    ``active`` is 1 while the alarm is active or escalated, 0 once acknowledged or resolved, so
+    ``last(active)`` per ``alert_id`` tells which alarms are open now. ``priority`` is a field, not
+    a tag: an alarm that worsens from medium to high stays one series.
+
+    >>> from wardwatch.streams.records import alert_id
+    >>> ref, t = "p-0123456789abcdef0123", 1_767_225_600_000_000_000
+    >>> a = Alert(alert_id=alert_id(ref, "spo2.low", t), patient_ref=ref, ward="ward-a", bed="07",
+    ...     kind="physiological", priority="high", source="spo2.low", onset_ns=t, updated_ns=t, state="active")
+    >>> p = alert_to_point(a); (p["fields"]["priority"], p["fields"]["active"], p["fields"]["state"])
+    ('high', 1, 'active')
+    """
+    return {
+        "measurement": ALERT_STATE_MEASUREMENT,
+        "tags": {"ward": alert.ward, "bed": alert.bed, "patient": alert.patient_ref, "kind": alert.kind,
+                 "alert_id": alert.alert_id},
+        "fields": {"state": alert.state, "active": int(alert.state in _ACTIVE_STATES), "priority": alert.priority,
+                   "source": alert.source,
+                   "onset_ns": int(alert.onset_ns), "message": alert.message},
+        "time": alert.updated_ns,
+    }
+
+
+def dead_letter_to_point(stage: str, source: str, field: str, failed_at_ns: int) -> dict[str, Any]:
+    """The ``dead_letters`` point of one dead letter: where it failed, never its reason or payload
+    (an adapter's reason may quote the native message)."""
+    return {
+        "measurement": DEAD_LETTERS_MEASUREMENT,
+        "tags": {"stage": stage or "unknown", "source": source or "unknown"},
+        "fields": {"count": 1, "field": field[:200]},
+        "time": failed_at_ns or time.time_ns(),
+    }
+
+
 class InfluxWriter:
-    """A synchronous InfluxDB v1 client bound to one database. Call it from a thread in async code."""
+    """A synchronous InfluxDB v1 client bound to one database. Call it from a thread in async code.
+
+    Thread-safe for :meth:`write_points` (two agents may share one writer through
+    :func:`asyncio.to_thread`).
+    """
 
     def __init__(self, settings: InfluxSettings) -> None:
         parts = urlsplit(settings.url)
@@ -96,6 +171,11 @@ class InfluxWriter:
             retries=1,
             path=parts.path.strip("/"),
         )
+        self._schema_ready = False
+        self._lock = threading.Lock()
+        self._stats: dict[str, list[float]] = {}  # measurement -> [points, requests, failures, write_ms_max, delay_s_max]
+        self._stats_due = time.monotonic() + STATS_INTERVAL_S
+        self._worker = f"{socket.gethostname()}-{os.getpid()}"
 
     def ping(self) -> str:
         """Return the server's version; raises when it does not answer."""
@@ -105,22 +185,105 @@ class InfluxWriter:
         """Create the database if it does not exist (idempotent)."""
         self._client.create_database(self.database)
 
+    def ensure_schema(self) -> None:
+        """Create the database and, unless ``manage_retention`` is off, set its retention policies
+        (idempotent: the default policy's duration is altered, the others created or altered).
+
+        A server that refuses policy statements (InfluxDB 2.x/3.x v1 compatibility: retention is
+        the bucket's) gets a warning, not an error: the data is written all the same.
+        """
+        s = self.settings
+        try:
+            self.ensure_database()
+            if not s.manage_retention:
+                return
+            existing = {rp["name"]: rp for rp in self._client.get_list_retention_policies(self.database)}
+            default = next((name for name, rp in existing.items() if rp.get("default")), "autogen")
+            wanted = {default: (s.retention_clinical, True), "waveforms": (s.retention_waveforms, False),
+                      "operations": (s.retention_operations, False)}
+            for name, (duration, is_default) in wanted.items():
+                if name in existing:
+                    self._client.alter_retention_policy(name, self.database, duration=duration, default=is_default or None)
+                else:
+                    self._client.create_retention_policy(name, duration, 1, self.database, default=is_default)
+        except InfluxDBClientError as exc:
+            logger.warning("could not set up database %r and its retention policies (%s); writing all the same",
+                           self.database, str(exc.content)[:200])
+
     def drop_database(self) -> None:
         self._client.drop_database(self.database)
 
+    def retention_policies(self) -> dict[str, str]:
+        """Name → duration of the database's retention policies."""
+        return {rp["name"]: rp["duration"] for rp in self._client.get_list_retention_policies(self.database)}
+
     def write_points(self, points: Sequence[dict[str, Any]]) -> None:
-        """Write ``points`` (one request per ``batch_size``), nanosecond precision; create the
-        database first if it does not exist. Raises on failure."""
+        """Write ``points`` to their measurements' retention policies, at most ``batch_size`` per
+        request, nanosecond precision; set up the database first. Raises on failure."""
         if not points:
             return
+        started = time.perf_counter()
         try:
-            self._client.write_points(list(points), time_precision="n", batch_size=self.settings.batch_size)
-        except InfluxDBClientError as exc:
-            if exc.code != 404 or "database not found" not in str(exc.content):
-                raise
-            logger.info("creating InfluxDB database %r", self.database)
-            self.ensure_database()
-            self._client.write_points(list(points), time_precision="n", batch_size=self.settings.batch_size)
+            if not self._schema_ready:
+                self.ensure_schema()
+                self._schema_ready = True
+            self._write_grouped(points)
+        except Exception:
+            self._record(points, 0.0, failed=True)
+            raise
+        self._record(points, (time.perf_counter() - started) * 1000.0, failed=False)
+        self._maybe_report()
+
+    def _write_grouped(self, points: Sequence[dict[str, Any]]) -> None:
+        groups: dict[str | None, list[dict[str, Any]]] = {}
+        for point in points:
+            groups.setdefault(RETENTION_POLICY_OF.get(point["measurement"]), []).append(point)
+        for policy, group in groups.items():
+            try:
+                self._client.write_points(group, time_precision="n", batch_size=self.settings.batch_size,
+                                          retention_policy=policy)
+            except InfluxDBClientError as exc:
+                if exc.code != 404 or "not found" not in str(exc.content):
+                    raise
+                logger.info("creating InfluxDB database %r and its retention policies", self.database)
+                self.ensure_schema()
+                self._client.write_points(group, time_precision="n", batch_size=self.settings.batch_size,
+                                          retention_policy=policy)
+
+    def _record(self, points: Sequence[dict[str, Any]], write_ms: float, failed: bool) -> None:
+        now = time.time_ns()
+        per: dict[str, tuple[int, int]] = {}
+        for p in points:
+            n, newest = per.get(p["measurement"], (0, 0))
+            per[p["measurement"]] = (n + 1, max(newest, int(p.get("time") or 0)))
+        with self._lock:
+            for measurement, (n, newest) in per.items():
+                if measurement == SINK_WRITES_MEASUREMENT:
+                    continue
+                s = self._stats.setdefault(measurement, [0, 0, 0, 0.0, 0.0])
+                if failed:
+                    s[2] += 1
+                    continue
+                s[0] += n
+                s[1] += 1
+                s[3] = max(s[3], write_ms)
+                s[4] = max(s[4], (now - newest) / 1e9 if newest else 0.0)
+
+    def _maybe_report(self) -> None:
+        with self._lock:
+            if time.monotonic() < self._stats_due or not self._stats:
+                return
+            stats, self._stats = self._stats, {}
+            self._stats_due = time.monotonic() + STATS_INTERVAL_S
+        now = time.time_ns()
+        report = [{"measurement": SINK_WRITES_MEASUREMENT, "tags": {"measurement": m, "worker": self._worker},
+                   "fields": {"points": int(s[0]), "requests": int(s[1]), "failures": int(s[2]),
+                              "write_ms_max": float(s[3]), "delay_s_max": float(s[4])}, "time": now}
+                  for m, s in stats.items()]
+        try:
+            self._write_grouped(report)
+        except Exception as exc:  # noqa: BLE001 - statistics never fail a data write
+            logger.warning("could not write sink statistics (%s)", type(exc).__name__)
 
     def write_records(self, records: Iterable[NumericObservation]) -> int:
         points = [to_point(r) for r in records]
@@ -138,3 +301,37 @@ class InfluxWriter:
 
     def close(self) -> None:
         self._client.close()
+
+
+def register_influx_sinks(app: faust.App, settings: Settings, names: dict[str, str], dlq: faust.TopicT) -> None:
+    """Add the agents ``influx-alerts`` (``alerts`` → ``alert_state``) and ``influx-dead-letters``
+    (``dlq`` → ``operations.dead_letters``) to ``app``. Idempotent per app."""
+    if getattr(app, "_wardwatch_influx_sinks", False):
+        return
+    app._wardwatch_influx_sinks = True  # type: ignore[attr-defined]
+    from wardwatch.agents.sinks import store_batch  # sinks imports this module
+    from wardwatch.streams.deadletter import parse_dead_letter_headers
+
+    raw: dict[str, Any] = {"key_serializer": "raw", "value_serializer": "raw", "partitions": settings.kafka.partitions}
+    alerts = app.topic(names["alerts"], **raw)
+    writer = InfluxWriter(settings.influx)
+    batch, within = settings.influx.batch_size, settings.influx.flush_interval_s
+    short = {topic: key for key, topic in names.items()}
+
+    @app.agent(alerts, name="influx-alerts")
+    async def influx_alerts(stream: faust.StreamT[bytes]) -> None:
+        async for events in stream.take_events(batch, within=within):
+            await store_batch(writer, dlq, events, Alert, alert_to_point)
+
+    def letter_point(event: EventT) -> dict[str, Any]:
+        headers = event.message.headers or []
+        letter = parse_dead_letter_headers(headers if isinstance(headers, dict) else list(headers))
+        return dead_letter_to_point(letter.stage, short.get(letter.source_topic, "other"), letter.field,
+                                    letter.failed_at_ns)
+
+    @app.agent(dlq, name="influx-dead-letters")
+    async def influx_dead_letters(stream: faust.StreamT[bytes]) -> None:
+        from wardwatch.agents.sinks import write_points
+
+        async for events in stream.take_events(batch, within=within):
+            await write_points(writer, [letter_point(e) for e in events])

@@ -16,6 +16,7 @@ from aiokafka.errors import KafkaError
 
 from wardwatch.config import KafkaSettings, WardSettings
 from wardwatch.errors import ServiceUnavailableError
+from wardwatch.kafka_security import aiokafka_options, explain_failure
 from wardwatch.streams.codec import CONTENT_TYPE, encode
 from wardwatch.streams.deadletter import DeadLetter, dead_letter_headers
 from wardwatch.streams.records import ChartedEvent, NumericObservation, Record, WaveformChunk
@@ -52,6 +53,7 @@ class RecordProducer:
             linger_ms=5,
             enable_idempotence=True,
             max_request_size=4 * 1024 * 1024,
+            **aiokafka_options(settings),
         )
 
     async def __aenter__(self) -> "RecordProducer":
@@ -59,9 +61,7 @@ class RecordProducer:
             await self._producer.start()
         except KafkaError as exc:
             await self._producer.stop()
-            raise ServiceUnavailableError(
-                f"Kafka at {self._settings.bootstrap_servers} does not answer ({exc}); start it with `wardwatch stack up`"
-            ) from exc
+            raise ServiceUnavailableError(explain_failure(self._settings, exc)) from exc
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from wardwatch.config import KafkaSettings
 from wardwatch.errors import ServiceUnavailableError
+from wardwatch.kafka_security import explain_failure, kafka_python_options
 
 __all__ = ["TopicSpec", "TOPICS", "topic_name", "topic_names", "ensure_topics"]
 
@@ -70,11 +71,10 @@ def ensure_topics(settings: KafkaSettings, timeout_s: float = 30.0) -> list[str]
             bootstrap_servers=settings.bootstrap_servers,
             client_id=f"{settings.app_id}-admin",
             request_timeout_ms=int(timeout_s * 1000),
+            **kafka_python_options(settings),
         )
     except KafkaError as exc:
-        raise ServiceUnavailableError(
-            f"Kafka at {settings.bootstrap_servers} does not answer ({exc}); start it with `wardwatch stack up`"
-        ) from exc
+        raise ServiceUnavailableError(explain_failure(settings, exc)) from exc
     try:
         existing = set(admin.list_topics())
         wanted = [

@@ -9,6 +9,7 @@ import datetime as dt
 import click
 
 from wardwatch.config import load_settings
+from wardwatch.kafka_security import kafka_python_options
 from wardwatch.streams.deadletter import parse_dead_letter_headers
 from wardwatch.streams.sealing import UnsealError, is_sealed
 from wardwatch.streams.sealing import unseal as open_sealed
@@ -33,7 +34,8 @@ def dlq_show(limit: int, unseal: bool) -> None:
     secret = settings.pseudonym.require_secret() if unseal else b""
     topic = topic_name(settings.kafka.topic_prefix, "dlq")
     consumer = KafkaConsumer(topic, bootstrap_servers=settings.kafka.bootstrap_servers, auto_offset_reset="earliest",
-                             consumer_timeout_ms=2000, group_id=None, enable_auto_commit=False)
+                             consumer_timeout_ms=2000, group_id=None, enable_auto_commit=False,
+                             **kafka_python_options(settings.kafka))
     try:
         messages = list(consumer)[-limit:]
     finally:

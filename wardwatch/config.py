@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from wardwatch.errors import ConfigurationError
@@ -74,6 +74,44 @@ class KafkaSettings(BaseSettings):
     replication_factor: int = Field(1, ge=1, le=16, description="Replication factor of the topics WardWatch creates.")
     app_id: str = Field("wardwatch", description="Faust application id: consumer group and prefix of its internal topics.")
     session_timeout_s: float = Field(10.0, ge=6, le=300, description="A worker silent this long is taken as dead and its patients move to another worker.")
+    # security (wardwatch.kafka_security turns these into every client's options)
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = Field("PLAINTEXT", description="PLAINTEXT (local stack), SSL, SASL_SSL (production: TLS + SCRAM) or SASL_PLAINTEXT.")
+    sasl_mechanism: Literal["SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN"] = Field("SCRAM-SHA-512", description="SASL mechanism when the protocol is SASL_*.")
+    sasl_username: str = Field("", description="SASL user name (required with SASL_SSL / SASL_PLAINTEXT).")
+    sasl_password: SecretStr = Field(SecretStr(""), description="SASL password (required with SASL_*); or give WARDWATCH_KAFKA_SASL_PASSWORD_FILE.")
+    sasl_password_file: str = Field("", description="File holding the SASL password (a mounted secret); used when WARDWATCH_KAFKA_SASL_PASSWORD is empty.")
+    ssl_cafile: str = Field("", description="PEM file of the CA(s) that signed the brokers' certificates; empty = the system trust store.")
+    ssl_certfile: str = Field("", description="PEM client certificate (mutual TLS only).")
+    ssl_keyfile: str = Field("", description="PEM private key of the client certificate (mutual TLS only).")
+    ssl_check_hostname: bool = Field(True, description="Check that the broker's certificate names the host connected to (keep on in production).")
+
+    @field_validator("sasl_username")
+    @classmethod
+    def _check_sasl_user(cls, value: str, info: ValidationInfo) -> str:
+        if str(info.data.get("security_protocol", "")).startswith("SASL_") and not value:
+            raise ValueError("SASL needs a user name: set it, or set WARDWATCH_KAFKA_SECURITY_PROTOCOL to PLAINTEXT or SSL")
+        return value
+
+    @field_validator("sasl_password_file")
+    @classmethod
+    def _check_sasl_password(cls, value: str, info: ValidationInfo) -> str:
+        if value and not Path(value).is_file():
+            raise ValueError(f"no such file {value!r}")
+        password = info.data.get("sasl_password")
+        if str(info.data.get("security_protocol", "")).startswith("SASL_") and not value and not (password and password.get_secret_value()):
+            raise ValueError("SASL needs a password: set WARDWATCH_KAFKA_SASL_PASSWORD or this file")
+        return value
+
+    @field_validator("ssl_cafile", "ssl_certfile", "ssl_keyfile")
+    @classmethod
+    def _check_pem(cls, value: str, info: ValidationInfo) -> str:
+        if value and not Path(value).is_file():
+            raise ValueError(f"no such file {value!r}")
+        if value and not str(info.data.get("security_protocol", "")).endswith("SSL"):
+            raise ValueError("a TLS file is set but WARDWATCH_KAFKA_SECURITY_PROTOCOL is not SSL or SASL_SSL")
+        if info.field_name == "ssl_keyfile" and value and not info.data.get("ssl_certfile"):
+            raise ValueError("a client key needs its certificate in WARDWATCH_KAFKA_SSL_CERTFILE")
+        return value
 
     @field_validator("bootstrap_servers")
     @classmethod
@@ -185,6 +223,7 @@ class DetectSettings(BaseSettings):
     batch_max: int = Field(64, ge=1, le=4096, description="Flush a micro-batch to the detector at this many windows.")
     batch_wait_ms: float = Field(50.0, ge=0, le=10_000, description="Flush a micro-batch after this many milliseconds even if not full.")
     af_every_s: float = Field(10.0, gt=0, le=300, description="Score AF on each patient's latest ECG window every this many seconds of signal.")
+    torch_threads: int = Field(1, ge=1, le=256, description="CPU threads torch uses for each detector's calls (its scoring thread).")
 
 
 class WardSettings(BaseSettings):
