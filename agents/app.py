@@ -13,7 +13,12 @@ agent               reads                                          writes
 =================== ============================================== ==================================
 
 the signal agent (:mod:`wardwatch.agents.signal`): waveforms → ``ecg``/``ppg``/``resp``/``motion``
-features; and the alarm path (:mod:`wardwatch.agents.alerting`): ``alert``, ``notify``, ``alarm-log``.
+features; the detect agents (:mod:`wardwatch.agents.detect`): ``detect`` (NEWS2/trend windows of many
+patients → the deterioration detector, micro-batched) and ``detect-af`` (30-s ECG windows → the AF
+classifier); the verify agent (:mod:`wardwatch.agents.verify`): arrhythmia calls checked by the
+alarm verifier; the alarm path (:mod:`wardwatch.agents.alerting`): ``alert``, ``notify``,
+``alarm-log``; the note agent (:mod:`wardwatch.agents.notes`): alerts → verified notes on
+``alert-notes`` and InfluxDB ``alert_notes``.
 
 The score agent keeps each patient's state (:class:`~wardwatch.models.scoring.PatientScorer`) in
 the Faust table ``patient-scoring``, backed by a changelog topic: a worker that dies is replaced
@@ -33,6 +38,7 @@ from wardwatch.agents.detect import register_detect
 from wardwatch.agents.influx import InfluxWriter, features_to_point, register_influx_sinks, to_point
 from wardwatch.agents.notes import register_notes
 from wardwatch.agents.signal import register_signal
+from wardwatch.agents.verify import register_verify
 from wardwatch.agents.sinks import SINK_STAGE, dead_letter_event, guarded, store_batch
 from wardwatch.config import Settings
 from wardwatch.errors import SchemaValidationError
@@ -132,6 +138,7 @@ def create_app(settings: Settings) -> faust.App:
 
     register_signal(app, settings, names, dlq)
     register_detect(app, settings, names, dlq)
+    register_verify(app, settings, names, dlq)
     register_alerting(app, settings, names, dlq)
     register_notes(app, settings, names, dlq)
     register_influx_sinks(app, settings, names, dlq)

@@ -303,7 +303,7 @@ class ArrhythmiaEvaluator(Evaluator):
 
     Once the call is confirmed the gate decides: a hook is called at once; a verifier feature is
     awaited up to ``wait_s``. A probability below ``min_probability`` suppresses the alarm until the
-    call ends; no verifier (no gate configured, hook not registered, hook answers ``None``, no
+    call ends or a later verifier feature of the same call says ``>= min_probability``; no verifier (no gate configured, hook not registered, hook answers ``None``, no
     feature within ``wait_s``) lets it pass ungated, and the evidence says so.
     """
 
@@ -324,6 +324,8 @@ class ArrhythmiaEvaluator(Evaluator):
             vs = _sample(record, gate.feature)
             if vs is not None and not math.isnan(vs[1]):
                 self.verifier_ts, self.verifier_p, used = vs[0], vs[1], True
+                if self.gate == "suppress" and vs[1] >= gate.min_probability:
+                    self.gate = "pending"  # a later verdict of "true" lifts a suppression (never the reverse)
         s = _sample(record, self.rule.feature)
         if s is not None and not math.isnan(s[1]):
             used = True

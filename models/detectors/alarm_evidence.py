@@ -15,6 +15,8 @@ project's own signal processing (:mod:`wardwatch.models.signal`):
   4 s puts most power at 2–8 Hz and little above 12 Hz) and QRS width;
 - on PLETH and ABP the pulsatility of the last seconds against the window's start (a true
   asystole or VF stops the pulse), and on ABP the mean pressure.
+- beat-free numbers (:mod:`~wardwatch.models.detectors.alarm_spectral`) that do not depend on
+  the beat detectors: ECG pauses and 1.5–8 Hz power share, PLETH/ABP pulsatility and regularity.
 
 :func:`channel_evidence` gives these numbers (NaN where they cannot be computed);
 :func:`alarm_features` turns them, with the alarm type, into the fixed-length, NaN-free
@@ -41,6 +43,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.signal import butter, sosfiltfilt, welch
 
+from wardwatch.models.detectors.alarm_spectral import ecg_flat_s, ecg_lf_share, pulse_min_ratio, pulse_regularity
 from wardwatch.models.signal import detect_pulses, detect_qrs, ecg_sqi, ppg_sqi
 
 __all__ = ["ALARM_TYPES", "CHANNELS", "FS_HZ", "REGION_S", "FEATURE_NAMES", "channel_evidence", "alarm_features"]
@@ -72,6 +75,8 @@ FEATURE_NAMES: tuple[str, ...] = (
     + tuple(f"ecg_best_{k}" for k in _ECG_KEYS) + tuple(f"ecg_other_{k}" for k in _ECG_KEYS)
     + tuple(f"pleth_{k}" for k in _PULSE_KEYS) + tuple(f"abp_{k}" for k in _PULSE_KEYS) + ("abp_mean_mmhg",)
     + tuple(f"margin_{k}" for k in _MARGIN_SLOTS)
+    # beat-free evidence (alarm_spectral): both leads' ECG pause and 1.5-8 Hz share, PLETH/ABP pulsatility
+    + ("ecg_flat_s_min", "ecg_flat_s_max", "ecg_lf_share_max", "ecg_lf_share_min", "pulse_min_ratio", "pulse_regularity")
 )
 
 
@@ -205,6 +210,7 @@ def _ecg(x: NDArray[np.float64], start: int) -> dict[str, float]:
     ev["vf_lf"], ev["vf_hf"], ev["vf_conc"] = _spectral(_bandpass(y, 0.5, 40.0), start)
     ev["amp_ratio"] = _amp_ratio(band)[0]
     ev["morph_min5"], ev["odd_fast_run"] = _morphology(band, beats, start)
+    ev["flat_s"], ev["lf_share"] = ecg_flat_s(y, start), ecg_lf_share(y, start)
     return ev
 
 
@@ -216,6 +222,7 @@ def _pulse(x: NDArray[np.float64], start: int) -> dict[str, float]:
     ev = {"ok": 1.0, "sqi": ppg_sqi(y, FS_HZ, pulses)} | _rates(np.asarray(pulses.peaks, dtype=np.int64), y.size, start)
     ev["amp_ratio"], ev["amp_last"] = _amp_ratio(_bandpass(y, 0.5, 8.0))
     ev["mean"] = float(np.mean(y[-int(4 * FS_HZ):]))
+    ev["min_ratio"], ev["regularity"] = pulse_min_ratio(y, start), pulse_regularity(y)
     return ev
 
 
@@ -306,4 +313,19 @@ def alarm_features(evidence: Mapping[str, Mapping[str, float]], alarm_type: str)
         feats += [float(m[ok].max()), float(m[ok].min()), float(np.sum(m[ok] * wts) / wts.sum()), float(np.mean(m[ok] > 0))]
     else:
         feats += [0.0, 0.0, 0.0, 0.0]
+    feats += _beat_free(best, other, pl, ab)
     return np.asarray(feats, dtype=np.float64)
+
+
+def _beat_free(e1: Mapping[str, float], e2: Mapping[str, float], pl: Mapping[str, float],
+               ab: Mapping[str, float]) -> list[float]:
+    """The beat-free block: ECG pause (min, max over usable leads), 1.5-8 Hz share (max, min),
+    the pulse channels' lowest pulsatility ratio and highest regularity; 0 where nothing is usable."""
+    def vals(evs: tuple[Mapping[str, float], ...], key: str) -> NDArray[np.float64]:
+        v = np.array([ev.get(key, np.nan) for ev in evs if ev.get("ok")], dtype=np.float64)
+        return v[np.isfinite(v)]
+
+    flat, lf = vals((e1, e2), "flat_s"), vals((e1, e2), "lf_share")
+    ratio, reg = vals((pl, ab), "min_ratio"), vals((pl, ab), "regularity")
+    pick = [(flat, np.min), (flat, np.max), (lf, np.max), (lf, np.min), (ratio, np.min), (reg, np.max)]
+    return [float(f(v)) if v.size else 0.0 for v, f in pick]

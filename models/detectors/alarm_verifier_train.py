@@ -32,7 +32,7 @@ import numpy as np
 import torch
 from numpy.typing import NDArray
 
-from wardwatch.models.detectors import alarm_evidence
+from wardwatch.models.detectors import alarm_evidence, alarm_spectral
 from wardwatch.models.detectors.alarm_evidence import ALARM_TYPES, FEATURE_NAMES, alarm_features, channel_evidence
 from wardwatch.models.detectors.alarm_net import HIDDEN, challenge_score, fit, pick_thresholds, predict
 from wardwatch.models.detectors.alarm_records import read_alarm_type, read_verdicts, read_window, record_names
@@ -70,7 +70,7 @@ def load_dataset(data_dir: Path, echo: Echo = logger.info, use_cache: bool = Tru
     if not (d / "ALARMS").is_file():
         raise FileNotFoundError(f"no challenge2015 ALARMS file under {data_dir}")
     names = record_names(d)
-    key = hashlib.sha256((inspect.getsource(alarm_evidence) + inspect.getsource(read_window)
+    key = hashlib.sha256((inspect.getsource(alarm_evidence) + inspect.getsource(alarm_spectral) + inspect.getsource(read_window)
                           + f"{AlarmVerifier.WINDOW_S}|" + ",".join(names)).encode()).hexdigest()[:16]
     cache = _cache_dir() / f"alarm_evidence_{key}.npz"
     verdicts = read_verdicts(d)

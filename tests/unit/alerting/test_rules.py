@@ -179,6 +179,18 @@ def test_verifier_feature_is_awaited_then_the_alarm_passes_ungated() -> None:
     assert waited.alerts[0].onset_ns == t(10)  # wait_s after confirmation, whatever the tick cadence
 
 
+def test_a_later_true_verdict_lifts_a_suppression_but_a_later_false_one_never_silences() -> None:
+    lifted = run(engine(VT_FEATURE), [feat(0, {"arrhythmia.vt": 1.0}), feat(1, {"verifier.true_alarm_probability": 0.1}, source="verifier"),
+                                      feat(7, {"arrhythmia.vt": 1.0, "verifier.true_alarm_probability": 0.9}, source="verifier")])
+    assert states(lifted) == [("vt", "high", "active")]
+    assert lifted.alerts[0].onset_ns == t(7)
+    assert lifted.alerts[0].evidence.scores["verifier.true_alarm_probability"] == 0.9
+    kept = run(engine(VT_FEATURE), [feat(0, {"arrhythmia.vt": 1.0}), feat(1, {"verifier.true_alarm_probability": 0.9}, source="verifier"),
+                                    feat(7, {"arrhythmia.vt": 1.0, "verifier.true_alarm_probability": 0.1}, source="verifier")])
+    assert states(kept) == [("vt", "high", "active")]
+    assert kept.alerts[0].onset_ns == t(1)
+
+
 def test_arrhythmia_alarms_latch_by_default() -> None:
     eng = engine("  - {id: vt, type: arrhythmia, feature: arrhythmia.vt}\n")
     out = run(eng, [feat(0, {"arrhythmia.vt": 1.0}), feat(5, {"arrhythmia.vt": 0.0})])
