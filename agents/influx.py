@@ -29,10 +29,12 @@ committed past what was written. Each writer reports what it wrote every
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
 import threading
+import weakref
 import time
 from collections.abc import Iterable, Sequence
 from typing import Any
@@ -147,6 +149,10 @@ def dead_letter_to_point(stage: str, source: str, field: str, failed_at_ns: int)
     }
 
 
+#: Every writer of this process, for the stats timer of :func:`register_influx_sinks`.
+_WRITERS: "weakref.WeakSet[InfluxWriter]" = weakref.WeakSet()
+
+
 class InfluxWriter:
     """A synchronous InfluxDB v1 client bound to one database. Call it from a thread in async code.
 
@@ -176,6 +182,7 @@ class InfluxWriter:
         self._stats: dict[str, list[float]] = {}  # measurement -> [points, requests, failures, write_ms_max, delay_s_max]
         self._stats_due = time.monotonic() + STATS_INTERVAL_S
         self._worker = f"{socket.gethostname()}-{os.getpid()}"
+        _WRITERS.add(self)
 
     def ping(self) -> str:
         """Return the server's version; raises when it does not answer."""
@@ -232,7 +239,7 @@ class InfluxWriter:
             self._record(points, 0.0, failed=True)
             raise
         self._record(points, (time.perf_counter() - started) * 1000.0, failed=False)
-        self._maybe_report()
+        self.report_stats()
 
     def _write_grouped(self, points: Sequence[dict[str, Any]]) -> None:
         groups: dict[str | None, list[dict[str, Any]]] = {}
@@ -269,7 +276,10 @@ class InfluxWriter:
                 s[3] = max(s[3], write_ms)
                 s[4] = max(s[4], (now - newest) / 1e9 if newest else 0.0)
 
-    def _maybe_report(self) -> None:
+    def report_stats(self) -> None:
+        """Write what this writer wrote since its last report to ``operations.sink_writes``, if
+        :data:`STATS_INTERVAL_S` has passed (after each write, and from the worker's stats timer, so
+        the last interval before a quiet spell is not held back)."""
         with self._lock:
             if time.monotonic() < self._stats_due or not self._stats:
                 return
@@ -283,7 +293,12 @@ class InfluxWriter:
         try:
             self._write_grouped(report)
         except Exception as exc:  # noqa: BLE001 - statistics never fail a data write
-            logger.warning("could not write sink statistics (%s)", type(exc).__name__)
+            logger.warning("could not write sink statistics (%s); they go with the next report", type(exc).__name__)
+            with self._lock:  # keep them: an outage is exactly what the statistics must show afterwards
+                for m, old in stats.items():
+                    s = self._stats.setdefault(m, [0, 0, 0, 0.0, 0.0])
+                    s[0], s[1], s[2] = s[0] + old[0], s[1] + old[1], s[2] + old[2]
+                    s[3], s[4] = max(s[3], old[3]), max(s[4], old[4])
 
     def write_records(self, records: Iterable[NumericObservation]) -> int:
         points = [to_point(r) for r in records]
@@ -328,6 +343,11 @@ def register_influx_sinks(app: faust.App, settings: Settings, names: dict[str, s
         letter = parse_dead_letter_headers(headers if isinstance(headers, dict) else list(headers))
         return dead_letter_to_point(letter.stage, short.get(letter.source_topic, "other"), letter.field,
                                     letter.failed_at_ns)
+
+    @app.timer(STATS_INTERVAL_S)
+    async def report_sink_stats() -> None:
+        for w in list(_WRITERS):
+            await asyncio.to_thread(w.report_stats)
 
     @app.agent(dlq, name="influx-dead-letters")
     async def influx_dead_letters(stream: faust.StreamT[bytes]) -> None:

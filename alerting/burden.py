@@ -60,10 +60,10 @@ START_NS = 1_790_000_000_000_000_000
 #: catches a label when its onset falls within [label onset, label end + grace].
 CATCHES: dict[str, tuple[str, ...]] = {
     "desaturation": ("spo2.low",),
-    "bradycardia": ("hr.low",),
+    "bradycardia": ("hr.low", "arrhythmia.brady_extreme"),
     "sepsis_deterioration": ("news2", "detector.deterioration", "hr.high", "rr.high", "rr.low", "spo2.low", "sbp.low"),
     "atrial_fibrillation": ("arrhythmia.af", "hr.high"),
-    "ventricular_tachycardia": ("arrhythmia.vt", "hr.high"),
+    "ventricular_tachycardia": ("arrhythmia.vt", "arrhythmia.tachy_extreme", "hr.high"),
     "asystole": ("arrhythmia.asystole", "hr.low"),
     "lead_off": ("ecg.lead_off", "nodata.hr"),
     "probe_off": ("spo2.probe_off", "nodata.spo2"),

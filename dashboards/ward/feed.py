@@ -21,6 +21,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from wardwatch.config import KafkaSettings
 from wardwatch.errors import SchemaValidationError
+from wardwatch.kafka_security import aiokafka_options, kafka_python_options
 from wardwatch.streams.codec import decode
 from wardwatch.streams.records import Alert, AlertNote, Features, NumericObservation, WaveformChunk
 from wardwatch.streams.topics import topic_name
@@ -36,11 +37,12 @@ FEED_TOPICS: tuple[str, ...] = ("numerics", "waveforms", "features", "alerts", "
 _FeedRecord = NumericObservation | WaveformChunk | Features | Alert | AlertNote
 
 
-def _partitions(bootstrap_servers: str, topics: list[str]) -> dict[str, set[int]]:
+def _partitions(kafka: KafkaSettings, topics: list[str]) -> dict[str, set[int]]:
     """Each topic's partitions (none for a topic that does not exist), from the brokers' metadata."""
     from kafka import KafkaConsumer
 
-    probe = KafkaConsumer(bootstrap_servers=bootstrap_servers, group_id=None, enable_auto_commit=False)
+    probe = KafkaConsumer(bootstrap_servers=kafka.bootstrap_servers, group_id=None, enable_auto_commit=False,
+                          **kafka_python_options(kafka))
     try:
         return {topic: set(probe.partitions_for_topic(topic) or ()) for topic in topics}
     finally:
@@ -77,11 +79,11 @@ class WardFeed:
         """Connect, go back in time on each topic, and start consuming in the background."""
         consumer = AIOKafkaConsumer(bootstrap_servers=self._settings.bootstrap_servers, group_id=None,
                                     enable_auto_commit=False, auto_offset_reset="latest",
-                                    client_id=f"{self._settings.app_id}-ward-page")
+                                    client_id=f"{self._settings.app_id}-ward-page", **aiokafka_options(self._settings))
         await consumer.start()
         self._consumer = consumer
         try:
-            layout = await asyncio.to_thread(_partitions, self._settings.bootstrap_servers, list(self._topics))
+            layout = await asyncio.to_thread(_partitions, self._settings, list(self._topics))
             parts = [TopicPartition(t, p) for t, ps in layout.items() for p in sorted(ps)]
             missing = [t for t in self._topics if not any(tp.topic == t for tp in parts)]
             if missing:
