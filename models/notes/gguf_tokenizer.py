@@ -29,6 +29,8 @@ __all__ = ["gguf_bpe_tokenizer"]
 
 logger = logging.getLogger(__name__)
 
+#: Part of the cache key: a change to how the tokenizer is built must not reuse an old cache.
+_BUILD = "bpe1"
 # SentencePiece piece types as GGUF stores them (tokenizer.ggml.token_type)
 _NORMAL, _CONTROL, _USER_DEFINED, _BYTE = 1, 3, 4, 6
 
@@ -60,7 +62,7 @@ def gguf_bpe_tokenizer(path: Path, cache_dir: Path | None = None) -> Any:
     from transformers import PreTrainedTokenizerFast
 
     stat = path.stat()
-    cache = (cache_dir or Path.home() / ".cache" / "wardwatch" / "tokenizers") / f"{path.stem}-{stat.st_size}-{int(stat.st_mtime)}"
+    cache = (cache_dir or Path.home() / ".cache" / "wardwatch" / "tokenizers") / f"{path.stem}-{stat.st_size}-{int(stat.st_mtime)}-{_BUILD}"
     if (cache / "tokenizer.json").is_file():
         specials = json.loads((cache / "specials.json").read_text())
         return PreTrainedTokenizerFast(tokenizer_file=str(cache / "tokenizer.json"), **specials)

@@ -71,7 +71,8 @@ def test_every_dashboard_query_returns_rows(isolated: Isolated, full_worker: Wor
               if r.error or (not r.rows and (r.dashboard, r.what) not in zero_ok)]
     assert not failed, "\n".join(failed)
     by_what = {(r.dashboard, r.what): r for r in results}
-    assert by_what[("wardwatch-ward", "panel 'Open alarms' A")].rows == 1
+    # the SpO2 alarm is open (the live detectors may have raised another alarm beside it)
+    assert by_what[("wardwatch-ward", "panel 'Open alarms' A")].rows >= 1
     assert by_what[("wardwatch-ward", "panel 'Active alarms by priority' A")].rows == 1  # the SpO2 alarm, worsened to high
     assert by_what[("wardwatch-patient", "variable $bed")].rows == 1  # one scripted bed
     assert full_worker.alive()

@@ -6,6 +6,7 @@ import json
 import time
 from pathlib import Path
 
+import yaml
 from kafka import KafkaConsumer, KafkaProducer
 
 from wardwatch.models.notes.verifier import NoteVerifier
@@ -18,10 +19,23 @@ from .conftest import Isolated, WorkerProcess, wait_for
 from .test_alarm_path import HOOK_SECRET, Receiver, _rules
 
 
+def _late_escalation_rules(tmp_path: Path) -> Path:
+    """The alarm path's rules, the charge nurse told 45 s after the alarm: the 30 s of data arrive in
+    one burst, so an escalation due within them would go out in the same batch as the alarm, before
+    any note can exist; 45 s puts it on the alarm clock's wall-clock ticks, after the note."""
+    path = _rules(tmp_path)
+    doc = yaml.safe_load(path.read_text())
+    for priority in ("high", "medium"):
+        for step in doc["escalation"]["physiological"][priority]:
+            step["after_s"] = {"charge_nurse": 45, "on_call_doctor": 90}.get(step["tier"], step["after_s"])
+    path.write_text(yaml.safe_dump(doc))
+    return path
+
+
 def test_alarm_gets_a_verified_note_on_topic_influx_and_escalation(isolated: Isolated, tmp_path: Path) -> None:
     receiver = Receiver()
     tiers = {t: [receiver.url] for t in ("bedside_nurse", "charge_nurse", "on_call_doctor")}
-    env = dict(isolated.env, WARDWATCH_ALERT_RULES_PATH=str(_rules(tmp_path)), WARDWATCH_ALERT_TICK_S="1",
+    env = dict(isolated.env, WARDWATCH_ALERT_RULES_PATH=str(_late_escalation_rules(tmp_path)), WARDWATCH_ALERT_TICK_S="1",
                WARDWATCH_NOTIFY_RECIPIENTS=json.dumps(tiers), WARDWATCH_NOTIFY_WEBHOOK_SECRET=HOOK_SECRET,
                WARDWATCH_LLM_BACKEND="template")
     ref = pseudonymize("MRN-NOTE-1", TEST_SECRET.encode())
@@ -43,7 +57,7 @@ def test_alarm_gets_a_verified_note_on_topic_influx_and_escalation(isolated: Iso
             producer.send(isolated.topics["numerics"], key=ref.encode(), value=encode(obs))
         producer.flush()
         wait_for(lambda: any(isinstance(r, AlertNote) for _, _, r in poll()), timeout=120, what="a note on alert-notes")
-        wait_for(lambda: "charge_nurse" in receiver.tiers(), timeout=60, what="the escalation to the charge nurse")
+        wait_for(lambda: "charge_nurse" in receiver.tiers(), timeout=120, what="the escalation to the charge nurse")
         rows = wait_for(lambda: isolated.influx.query('SELECT * FROM "alert_notes" GROUP BY *'), timeout=30,
                         what="a point in alert_notes")
         assert worker.alive(), worker.output()[-3000:]
